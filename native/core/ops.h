@@ -1,0 +1,144 @@
+// The op set, declared once. Every backend, the binding and the tests switch
+// over `Op`; adding an op fails to build until each table below knows it.
+//
+// Conventions (all ops):
+// - float32, row-major; image tensors are NHWC [N,H,W,C].
+// - conv2d filters are HWIO [KH,KW,Cin/groups,Cout]; dense weights are [In,Out].
+// - Scalars (losses) have shape [] (one element).
+// - Backward of an op receives the forward inputs, the forward output and dY,
+//   and writes dX for each input whose gradient is asked for (others are null).
+//   Written gradients overwrite; the Program sums over consumers.
+#pragma once
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tensor.h"
+
+namespace ec {
+
+enum class Op : int {
+  Conv2d,          // x[N,H,W,Cin], w[KH,KW,Cin/g,Cout], b[Cout]? -> [N,OH,OW,Cout]
+  Dense,           // x[...,In], w[In,Out], b[Out]? -> [...,Out]
+  Relu,            // max(x,0); dx = dy where x>0
+  Clip,            // min(max(x,lo),hi); relu6 = clip(0,6); dx = dy where lo<x<hi
+  LeakyRelu,       // x>0 ? x : alpha*x
+  Sigmoid,         // 1/(1+exp(-x))
+  Tanh,            //
+  MaxPool,         // x[N,H,W,C] -> [N,OH,OW,C]; padded cells never win
+  AvgPool,         // x[N,H,W,C] -> [N,OH,OW,C]
+  GlobalAvgPool,   // x[N,H,W,C] -> [N,1,1,C]
+  GlobalMaxPool,   // x[N,H,W,C] -> [N,1,1,C]
+  Add,             // numpy broadcast of a and b
+  Mul,             // numpy broadcast of a and b
+  Concat,          // k inputs joined along `axis`
+  Softmax,         // along `axis`
+  LogSoftmax,      // along `axis`
+  Lrn,             // across channels (last axis), ONNX/Caffe semantics
+  BatchNorm,       // x[...,C], scale[C], bias[C], mean[C], var[C] (inference)
+  Reshape,         // same elements, new shape
+  Flatten,         // [d0..dk-1, dk..] -> [prod(d0..dk-1), prod(dk..)]
+  Pad,             // constant / reflect / edge, per-dimension before/after
+  ResizeBilinear,  // x[N,H,W,C] -> [N,OH,OW,C]
+  Gram,            // F[N,H,W,C] -> G[N,C,C] = F^T F / (H*W)
+  MseLoss,         // mean((a-b)^2) -> []
+  RmsLoss,         // sqrt(mean((a-b)^2)) -> []
+  SumSquares,      // sum(x^2) -> []
+  COUNT
+};
+constexpr int kOpCount = static_cast<int>(Op::COUNT);
+
+// How a conv or pool derives its padding from the input size.
+enum class PadMode {
+  Explicit,   // use pad_top/bottom/left/right as given
+  Valid,      // no padding
+  SameUpper,  // TF "SAME": out = ceil(in/stride); odd total padding goes to bottom/right
+  SameLower,  // as SameUpper, odd total padding goes to top/left
+};
+
+struct Window2d {
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int dilation_h = 1, dilation_w = 1;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  PadMode pad_mode = PadMode::Explicit;
+  bool ceil_mode = false;  // pools only: output size rounds up
+};
+
+struct NoAttrs {};
+struct Conv2dAttrs {
+  // kernel_h/kernel_w come from the filter; stride/dilation/padding from here.
+  Window2d win;
+  int groups = 1;
+};
+struct DenseAttrs {};
+struct ClipAttrs { float lo = 0.f, hi = 6.f; };
+struct LeakyReluAttrs { float alpha = 0.01f; };
+struct PoolAttrs {
+  Window2d win;
+  bool count_include_pad = false;  // avg pool only
+};
+struct AxisAttrs { int axis = -1; };  // concat, softmax, log-softmax; negative counts from the end
+struct LrnAttrs { int size = 5; float alpha = 1e-4f, beta = 0.75f, bias = 1.f; };
+struct BatchNormAttrs { float epsilon = 1e-5f; };
+struct ReshapeAttrs {
+  // ONNX semantics: 0 copies the input's dimension, one -1 is inferred.
+  Shape shape;
+};
+struct FlattenAttrs { int axis = 1; };
+enum class PadKind { Constant, Reflect, Edge };
+struct PadAttrs {
+  PadKind kind = PadKind::Constant;
+  float value = 0.f;
+  // 2*rank entries: [before_0, ..., before_{r-1}, after_0, ..., after_{r-1}] (ONNX order).
+  std::vector<int64_t> pads;
+};
+enum class ResizeCoord {
+  HalfPixel,     // src = (dst + 0.5) / scale - 0.5 (TF2, PyTorch align_corners=False)
+  AlignCorners,  // src = dst * (in-1)/(out-1)
+  Asymmetric,    // src = dst / scale (TF1 default)
+};
+struct ResizeAttrs { int out_h = 1, out_w = 1; ResizeCoord coord = ResizeCoord::HalfPixel; };
+
+using Attrs = std::variant<NoAttrs, Conv2dAttrs, DenseAttrs, ClipAttrs, LeakyReluAttrs, PoolAttrs,
+                           AxisAttrs, LrnAttrs, BatchNormAttrs, ReshapeAttrs, FlattenAttrs, PadAttrs,
+                           ResizeAttrs>;
+
+// One op applied: the op and its attributes (the inputs live in the graph).
+struct OpCall {
+  Op op;
+  Attrs attrs;
+  template <class T> const T& get() const { return std::get<T>(attrs); }
+};
+
+// What the derivative of an op reads, so the Program keeps only that alive.
+struct OpInfo {
+  const char* name;
+  int min_inputs, max_inputs;  // max_inputs -1: any number (concat)
+  bool backward_needs_inputs;  // backward reads the forward inputs
+  bool backward_needs_output;  // backward reads the forward output
+};
+const OpInfo& op_info(Op op);
+const char* op_name(Op op);
+// Returns Op::COUNT when the name is unknown.
+Op op_from_name(const std::string& name);
+
+// Checks inputs and attributes and returns the output shape; throws ec::Error
+// whose text names the op, the offending value and what was expected.
+Shape infer_shape(const OpCall& call, const std::vector<Shape>& inputs);
+
+// Resolved window geometry for one spatial dimension pair (pads applied).
+struct Geometry2d {
+  int64_t in_h, in_w, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+  int pad_top, pad_left, pad_bottom, pad_right;
+};
+// Throws when the window does not fit (the message starts with `who`).
+Geometry2d resolve_window(const char* who, const Window2d& w, int64_t in_h, int64_t in_w, bool is_pool);
+
+// Broadcast helper shared by add/mul: the numpy result shape, or throws.
+Shape broadcast_shapes(const char* who, const Shape& a, const Shape& b);
+// Normalizes a possibly negative axis against `rank`, or throws.
+int normalize_axis(const char* who, int axis, int rank);
+
+}  // namespace ec

@@ -1,0 +1,71 @@
+#include "tensor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ec {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+static std::shared_ptr<Storage> host_storage(int64_t numel) {
+  auto st = std::make_shared<Storage>();
+  st->numel = numel;
+  // 64-byte alignment so SIMD kernels may use aligned loads on whole buffers.
+  size_t bytes = ((std::max<int64_t>(numel, 1) * sizeof(float) + 63) / 64) * 64;
+  st->data = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!st->data) throw Error("tensor: out of host memory allocating " + std::to_string(bytes) + " bytes");
+  std::memset(st->data, 0, bytes);
+  st->release = [](float* p) { std::free(p); };
+  return st;
+}
+
+Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
+  for (int64_t d : shape_)
+    if (d < 0) throw Error("tensor: negative dimension in shape " + shape_str(shape_));
+  storage_ = host_storage(numel());
+}
+
+Tensor::Tensor(Shape shape, std::shared_ptr<Storage> storage)
+    : shape_(std::move(shape)), storage_(std::move(storage)) {
+  if (storage_ && storage_->numel < numel())
+    throw Error("tensor: storage of " + std::to_string(storage_->numel) +
+                " elements is too small for shape " + shape_str(shape_));
+}
+
+Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
+  Tensor t(std::move(shape));
+  if (static_cast<int64_t>(values.size()) != t.numel())
+    throw Error("tensor: " + std::to_string(values.size()) + " values given for shape " +
+                shape_str(t.shape()) + " which holds " + std::to_string(t.numel()));
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_);
+  if (numel()) std::memcpy(t.data(), data(), numel() * sizeof(float));
+  return t;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (shape_numel(shape) != numel())
+    throw Error("reshape: cannot view " + shape_str(shape_) + " as " + shape_str(shape));
+  return Tensor(std::move(shape), storage_);
+}
+
+void Tensor::fill(float v) { std::fill(data(), data() + numel(), v); }
+
+}  // namespace ec

@@ -1,0 +1,70 @@
+// Tensor: a shape plus a reference-counted float32 buffer.
+//
+// Layout: row-major over `shape`; image tensors are NHWC at every API edge.
+// Ownership: the Storage is shared; copying a Tensor copies the handle, not the
+// data (use clone() for a deep copy). A Tensor with no storage is "empty".
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ec {
+
+using Shape = std::vector<int64_t>;
+
+// Every failure the core reports is an ec::Error; its text starts with the op
+// or component ("conv2d: ...") and the binding turns it into a JS Error.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);  // "[1,224,224,3]"
+
+enum class Device { Host, Cuda };
+
+// A block of float32 memory on one device. The deleter returns it to whoever
+// allocated it (plain heap, a Program's buffer pool, or a CUDA allocator).
+struct Storage {
+  float* data = nullptr;
+  int64_t numel = 0;
+  Device device = Device::Host;
+  std::function<void(float*)> release;
+  ~Storage() { if (release && data) release(data); }
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Allocates zero-filled host memory.
+  explicit Tensor(Shape shape);
+  static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }
+  static Tensor from(Shape shape, const std::vector<float>& values);
+  // Wraps memory owned by someone else (kept alive by `storage`).
+  Tensor(Shape shape, std::shared_ptr<Storage> storage);
+
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return shape_numel(shape_); }
+  bool empty() const { return !storage_; }
+  float* data() { return storage_ ? storage_->data : nullptr; }
+  const float* data() const { return storage_ ? storage_->data : nullptr; }
+  Device device() const { return storage_ ? storage_->device : Device::Host; }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+
+  Tensor clone() const;
+  // Same storage, new shape of equal element count.
+  Tensor reshaped(Shape shape) const;
+  void fill(float v);
+
+ private:
+  Shape shape_;
+  std::shared_ptr<Storage> storage_;
+};
+
+}  // namespace ec

@@ -1,0 +1,167 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ec::cpu {
+
+namespace {
+
+thread_local bool tl_in_worker = false;
+
+// Workers sleep on a condition variable; a job is a shared counter of chunks
+// that the workers and the caller pull from until none are left.
+class Pool {
+ public:
+  explicit Pool(int n) { resize(n); }
+  ~Pool() { stop(); }
+
+  int size() const { return threads_; }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> run(run_mu_);
+    stop();
+    threads_ = std::max(1, n);
+    quit_ = false;
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { loop(); });
+  }
+
+  void run(int64_t chunks, const std::function<void(int64_t)>& chunk_fn) {
+    std::lock_guard<std::mutex> run(run_mu_);  // one job at a time
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = &chunk_fn;
+      total_ = chunks;
+      next_ = 0;
+      done_ = 0;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return done_ == total_; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void work() {
+    for (;;) {
+      int64_t i;
+      const std::function<void(int64_t)>* fn;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!fn_ || next_ >= total_) return;
+        i = next_++;
+        fn = fn_;
+      }
+      try {
+        (*fn)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      if (++done_ == total_) done_cv_.notify_all();
+    }
+  }
+
+  void loop() {
+    tl_in_worker = true;
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return quit_ || (generation_ != seen && fn_ && next_ < total_); });
+        if (quit_) return;
+        seen = generation_;
+      }
+      work();
+    }
+  }
+
+  std::mutex run_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t total_ = 0, next_ = 0, done_ = 0;
+  uint64_t generation_ = 0;
+  std::exception_ptr error_;
+  bool quit_ = false;
+  int threads_ = 1;
+};
+
+int default_threads() {
+  if (const char* env = std::getenv("EYECANDY_THREADS")) {
+    const int n = std::atoi(env);
+    if (n >= 1 && n <= 1024) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Pool& pool() {
+  static Pool p(default_threads());
+  return p;
+}
+
+}  // namespace
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (end <= begin) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t n = end - begin;
+  const int threads = tl_in_worker ? 1 : pool().size();
+  if (threads == 1 || n <= grain) {
+    fn(begin, end);
+    return;
+  }
+  // A few chunks per thread so uneven chunks even out.
+  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, static_cast<int64_t>(threads) * 4);
+  const int64_t step = (n + chunks - 1) / chunks;
+  const std::function<void(int64_t)> chunk_fn = [&](int64_t c) {
+    const bool was = tl_in_worker;
+    tl_in_worker = true;  // nested parallel_for inside a chunk runs serially
+    const int64_t b = begin + c * step, e = std::min(end, b + step);
+    try {
+      if (b < e) fn(b, e);
+    } catch (...) {
+      tl_in_worker = was;
+      throw;
+    }
+    tl_in_worker = was;
+  };
+  pool().run(chunks, chunk_fn);
+}
+
+int num_threads() { return pool().size(); }
+
+void set_num_threads(int n) { pool().resize(n); }
+
+const char* simd_level() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "avx512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
+  if (__builtin_cpu_supports("sse4.2")) return "sse4.2";
+#endif
+  return "generic";
+}
+
+}  // namespace ec::cpu
