@@ -21,7 +21,7 @@ const OpInfo kOpInfo[] = {
     {"global_max_pool", 1, 1, true, true},
     {"add", 2, 2, false, false},
     {"mul", 2, 2, true, false},
-    {"concat", 1, -1, false, false},
+    {"concat", 1, -1, true, false},  // backward reads each input's extent along the axis
     {"softmax", 1, 1, false, true},
     {"log_softmax", 1, 1, false, true},
     {"lrn", 1, 1, true, true},

@@ -1,0 +1,93 @@
+// Program: a network graph compiled for one backend, run forward and backward.
+//
+// A Graph is a list of nodes in topological order (a node's inputs are earlier
+// nodes): named inputs (placeholders fed at each run), named parameters
+// (tensors owned by the Program, e.g. filters or a style target) and op nodes.
+//
+// forward(feeds, taps, keep) computes only what the taps depend on (the
+// Program is truncated after the deepest tap). Intermediate buffers are freed
+// after their last use and reused from a pool (the memory plan, computed once
+// per input shape). With keep=true it also retains exactly what the
+// derivatives need, so backward(seeds) can then propagate gradients given at
+// the taps back to the inputs and to the parameters asked for.
+//
+// Thread-safety: calls on one Program are serialized by an internal mutex.
+#pragma once
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+
+namespace ec {
+
+struct GraphNode {
+  enum class Kind { Input, Param, Op };
+  Kind kind = Kind::Op;
+  std::string name;
+  OpCall call{Op::COUNT, NoAttrs{}};  // Kind::Op only
+  std::vector<int> inputs;              // indices of earlier nodes (Kind::Op only)
+  Shape shape;                          // Input: expected shape, -1 = any size
+  Tensor value;                         // Param: its value (host memory)
+};
+
+struct Graph {
+  std::vector<GraphNode> nodes;
+};
+
+struct BackwardResult {
+  std::map<std::string, Tensor> inputs;  // gradient for each input that reaches a seeded tap
+  std::map<std::string, Tensor> params;  // gradient for each requested parameter
+};
+
+class Program {
+ public:
+  // Validates the graph (names, references, arity, backend support) and
+  // moves parameters to the backend. Throws ec::Error.
+  Program(Graph graph, Backend& backend);
+
+  // Feeds are host tensors by input name; taps are node names. Returns host tensors.
+  std::map<std::string, Tensor> forward(const std::map<std::string, Tensor>& feeds,
+                                        const std::vector<std::string>& taps, bool keep);
+  // Seeds: gradient of the objective at each tap (same shape as the tap's value).
+  // Requires a previous forward with keep=true; params lists the parameters
+  // whose gradient is wanted (none: input gradients only).
+  BackwardResult backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
+                          bool want_inputs);
+  // Frees what forward(keep=true) retained.
+  void release();
+
+  Tensor param(const std::string& name);
+  void set_param(const std::string& name, const Tensor& value);
+  std::vector<std::string> param_names() const;
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> node_names() const;
+  // Output shape of `name` for the given input shapes (no computation).
+  std::map<std::string, Shape> infer_shapes(const std::map<std::string, Shape>& input_shapes);
+  Backend& backend() { return backend_; }
+  // Bytes held by retained activations and the buffer pool (for tests and benches).
+  int64_t retained_bytes() const;
+  int64_t pool_bytes() const;
+
+ private:
+  int index_of(const std::string& name, const char* who) const;
+  std::vector<Shape> shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed);
+  Tensor take_buffer(const Shape& shape);
+  void give_buffer(Tensor t);
+  std::string where(int node) const;
+
+  Graph graph_;
+  Backend& backend_;
+  std::vector<Tensor> params_;           // backend-resident parameter values, by node index
+  std::multimap<int64_t, Tensor> pool_;  // free buffers by element count
+  // State kept by forward(keep=true) for backward.
+  std::vector<Tensor> saved_;
+  std::vector<Shape> saved_shapes_;
+  std::vector<bool> saved_needed_;
+  bool have_saved_ = false;
+  mutable std::mutex mu_;
+};
+
+}  // namespace ec

@@ -1,0 +1,335 @@
+// conv2d on the CPU.
+//
+// Layouts: x NHWC [N,H,W,Cin], filter HWIO [KH,KW,Cg,Cout] with Cg = Cin/groups,
+// optional bias [Cout], y NHWC [N,OH,OW,Cout]. Group g reads input channels
+// [g*Cg, (g+1)*Cg) and writes output channels [g*Og, (g+1)*Og), Og = Cout/groups.
+//
+// Method: im2col + GEMM. Output pixels (rows) are processed in chunks; a
+// chunk's patches are unrolled into a [rows, groups*KH*KW*Cg] buffer whose
+// columns are ordered (g, kh, kw, c), so group g's patch matrix is a plain
+// strided sub-matrix and its product with the filter slice (the
+// (KH*KW*Cg) x Og block of the HWIO filter at column g*Og, row stride Cout)
+// lands directly in y's columns g*Og with ldc = Cout. 1x1 stride-1 unpadded
+// convs use x itself as the patch matrix; depthwise convs (Cg == Og == 1) run a
+// direct kernel, since their per-group GEMMs would be 1 column wide.
+//
+// Backward: dcols = dY_g * W_g^T then col2im (scatter-add into dx);
+// dW_g = cols_g^T * dY_g accumulated over chunks; db = sum of dY over pixels.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace ec::cpu {
+
+namespace {
+
+// Patch-buffer budget in floats per chunk (16 MB); a chunk still holds at
+// least kMinChunkRows rows so the GEMMs stay efficient for very deep patches.
+constexpr int64_t kColsBudget = int64_t{1} << 22;
+constexpr int64_t kMinChunkRows = 64;
+
+struct Conv {
+  int64_t N, H, W, C, KH, KW, Cg, Cout, Og, G, OH, OW;
+  int64_t sh, sw, dh, dw, pt, pl;
+  int64_t kkc() const { return KH * KW * Cg; }  // patch columns per group
+  int64_t ld() const { return G * kkc(); }      // patch row length
+  int64_t rows() const { return N * OH * OW; }
+  bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
+  bool depthwise() const { return Cg == 1 && Og == 1; }
+  int64_t chunk_rows() const {
+    return std::min(rows(), std::max(kMinChunkRows, kColsBudget / std::max<int64_t>(1, ld())));
+  }
+};
+
+// Resolves the geometry exactly as infer_shape does.
+Conv make_conv(const OpCall& call, const Shape& x, const Shape& w) {
+  const auto& a = call.get<Conv2dAttrs>();
+  Window2d win = a.win;
+  win.kernel_h = static_cast<int>(w[0]);
+  win.kernel_w = static_cast<int>(w[1]);
+  win.ceil_mode = false;
+  const Geometry2d g = resolve_window("conv2d", win, x[1], x[2], false);
+  Conv c{};
+  c.N = x[0], c.H = x[1], c.W = x[2], c.C = x[3];
+  c.KH = w[0], c.KW = w[1], c.Cg = w[2], c.Cout = w[3];
+  c.G = a.groups, c.Og = c.Cout / a.groups;
+  c.OH = g.out_h, c.OW = g.out_w;
+  c.sh = g.stride_h, c.sw = g.stride_w, c.dh = g.dilation_h, c.dw = g.dilation_w;
+  c.pt = g.pad_top, c.pl = g.pad_left;
+  return c;
+}
+
+// Per-thread scratch so repeated calls reuse warm pages.
+thread_local std::vector<float> tl_cols, tl_dcols;
+float* scratch(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Grain for row loops: aim for ~32K floats of work per task.
+int64_t row_grain(int64_t per_row) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, per_row)); }
+
+// Unrolls the patches of output rows [r0, r1) into cols (row length c.ld()).
+void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) {
+  const int64_t ld = c.ld(), kkc = c.kkc();
+  parallel_for(r0, r1, row_grain(ld), [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r) {
+      const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
+      float* dst = cols + (r - r0) * ld;
+      for (int64_t kh = 0; kh < c.KH; ++kh) {
+        const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+        const bool row_ok = ih >= 0 && ih < c.H;
+        if (c.G == 1 && c.dw == 1) {
+          // Taps kw = 0..KW-1 are adjacent pixels: one copy for the in-bounds run.
+          float* d = dst + kh * c.KW * c.C;
+          const int64_t iw0 = ow * c.sw - c.pl;
+          const int64_t lo = row_ok ? std::clamp<int64_t>(-iw0, 0, c.KW) : c.KW;
+          const int64_t hi = row_ok ? std::clamp<int64_t>(c.W - iw0, lo, c.KW) : c.KW;
+          std::fill(d, d + lo * c.C, 0.f);
+          if (hi > lo) std::memcpy(d + lo * c.C, x + ((n * c.H + ih) * c.W + iw0 + lo) * c.C, (hi - lo) * c.C * sizeof(float));
+          std::fill(d + hi * c.C, d + c.KW * c.C, 0.f);
+          continue;
+        }
+        for (int64_t kw = 0; kw < c.KW; ++kw) {
+          const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+          const bool ok = row_ok && iw >= 0 && iw < c.W;
+          const float* src = ok ? x + ((n * c.H + ih) * c.W + iw) * c.C : nullptr;
+          for (int64_t g = 0; g < c.G; ++g) {
+            float* d = dst + g * kkc + (kh * c.KW + kw) * c.Cg;
+            if (ok)
+              std::copy(src + g * c.Cg, src + (g + 1) * c.Cg, d);
+            else
+              std::fill(d, d + c.Cg, 0.f);
+          }
+        }
+      }
+    }
+  });
+}
+
+// dx += scatter of dcols rows [r0, r1); threads own disjoint channel slices.
+void col2im(const Conv& c, const float* dcols, int64_t r0, int64_t r1, float* dx) {
+  const int64_t ld = c.ld(), kkc = c.kkc();
+  parallel_for(0, c.C, 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
+      const float* src = dcols + (r - r0) * ld;
+      for (int64_t kh = 0; kh < c.KH; ++kh) {
+        const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+        if (ih < 0 || ih >= c.H) continue;
+        for (int64_t kw = 0; kw < c.KW; ++kw) {
+          const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+          if (iw < 0 || iw >= c.W) continue;
+          float* __restrict d = dx + ((n * c.H + ih) * c.W + iw) * c.C;
+          const int64_t tap = (kh * c.KW + kw) * c.Cg;
+          for (int64_t g = c0 / c.Cg; g * c.Cg < c1; ++g) {
+            const int64_t cs = std::max(c0, g * c.Cg), ce = std::min(c1, (g + 1) * c.Cg);
+            const float* __restrict s = src + g * kkc + tap - g * c.Cg;
+            for (int64_t ci = cs; ci < ce; ++ci) d[ci] += s[ci];
+          }
+        }
+      }
+    }
+  });
+}
+
+// out[j] = sum over rows of m[row * cols + j], with per-task partial sums.
+void column_sums(const float* m, int64_t rows, int64_t cols, float* out) {
+  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows / 256, 4 * num_threads()));
+  std::vector<double> part(static_cast<size_t>(tasks * cols), 0.0);
+  parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> acc(static_cast<size_t>(cols));
+    for (int64_t t = t0; t < t1; ++t) {
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t r = rows * t / tasks; r < rows * (t + 1) / tasks; ++r)
+        for (int64_t j = 0; j < cols; ++j) acc[j] += m[r * cols + j];
+      for (int64_t j = 0; j < cols; ++j) part[t * cols + j] = acc[j];
+    }
+  });
+  for (int64_t j = 0; j < cols; ++j) {
+    double s = 0;
+    for (int64_t t = 0; t < tasks; ++t) s += part[t * cols + j];
+    out[j] = static_cast<float>(s);
+  }
+}
+
+// Rows of y start as the bias (the GEMMs then accumulate) or are left to be overwritten.
+void fill_bias(float* y, int64_t rows, int64_t cout, const float* bias) {
+  parallel_for(0, rows, row_grain(cout), [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r) std::copy(bias, bias + cout, y + r * cout);
+  });
+}
+
+void depthwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t C = c.C;
+  parallel_for(0, c.N * c.OH, row_grain(c.OW * C * c.KH * c.KW), [&](int64_t a, int64_t b) {
+    for (int64_t nr = a; nr < b; ++nr) {
+      const int64_t n = nr / c.OH, oh = nr % c.OH;
+      for (int64_t ow = 0; ow < c.OW; ++ow) {
+        float* __restrict yo = y + (nr * c.OW + ow) * C;
+        if (bias)
+          std::copy(bias, bias + C, yo);
+        else
+          std::fill(yo, yo + C, 0.f);
+        for (int64_t kh = 0; kh < c.KH; ++kh) {
+          const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+          if (ih < 0 || ih >= c.H) continue;
+          for (int64_t kw = 0; kw < c.KW; ++kw) {
+            const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+            if (iw < 0 || iw >= c.W) continue;
+            const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
+            const float* __restrict wk = w + (kh * c.KW + kw) * C;
+            for (int64_t ch = 0; ch < C; ++ch) yo[ch] += xi[ch] * wk[ch];
+          }
+        }
+      }
+    }
+  });
+}
+
+void depthwise_backward(const Conv& c, const float* x, const float* w, const float* dy, float* dx, float* dw) {
+  const int64_t C = c.C, taps = c.KH * c.KW;
+  if (dx) {
+    // Gather form: each input pixel sums the outputs whose windows cover it,
+    // so threads own disjoint rows of dx.
+    parallel_for(0, c.N * c.H, row_grain(c.W * C * taps), [&](int64_t a, int64_t b) {
+      for (int64_t nr = a; nr < b; ++nr) {
+        const int64_t n = nr / c.H, ih = nr % c.H;
+        for (int64_t iw = 0; iw < c.W; ++iw) {
+          float* __restrict d = dx + (nr * c.W + iw) * C;
+          std::fill(d, d + C, 0.f);
+          for (int64_t kh = 0; kh < c.KH; ++kh) {
+            const int64_t th = ih + c.pt - kh * c.dh;
+            if (th < 0 || th % c.sh || th / c.sh >= c.OH) continue;
+            for (int64_t kw = 0; kw < c.KW; ++kw) {
+              const int64_t tw = iw + c.pl - kw * c.dw;
+              if (tw < 0 || tw % c.sw || tw / c.sw >= c.OW) continue;
+              const float* __restrict g = dy + ((n * c.OH + th / c.sh) * c.OW + tw / c.sw) * C;
+              const float* __restrict wk = w + (kh * c.KW + kw) * C;
+              for (int64_t ch = 0; ch < C; ++ch) d[ch] += g[ch] * wk[ch];
+            }
+          }
+        }
+      }
+    });
+  }
+  if (dw) {
+    // Per-task partial filters over blocks of output rows, summed at the end.
+    const int64_t rows = c.N * c.OH;
+    const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows, 4 * num_threads()));
+    std::vector<float> part(static_cast<size_t>(tasks * taps * C), 0.f);
+    parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* acc = part.data() + t * taps * C;
+        for (int64_t nr = rows * t / tasks; nr < rows * (t + 1) / tasks; ++nr) {
+          const int64_t n = nr / c.OH, oh = nr % c.OH;
+          for (int64_t ow = 0; ow < c.OW; ++ow) {
+            const float* __restrict g = dy + (nr * c.OW + ow) * C;
+            for (int64_t kh = 0; kh < c.KH; ++kh) {
+              const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+              if (ih < 0 || ih >= c.H) continue;
+              for (int64_t kw = 0; kw < c.KW; ++kw) {
+                const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+                if (iw < 0 || iw >= c.W) continue;
+                const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
+                float* __restrict ak = acc + (kh * c.KW + kw) * C;
+                for (int64_t ch = 0; ch < C; ++ch) ak[ch] += xi[ch] * g[ch];
+              }
+            }
+          }
+        }
+      }
+    });
+    for (int64_t i = 0; i < taps * C; ++i) {
+      float s = 0.f;
+      for (int64_t t = 0; t < tasks; ++t) s += part[t * taps * C + i];
+      dw[i] = s;
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
+  const Tensor &xt = *in[0], &wt = *in[1];
+  const Conv c = make_conv(call, xt.shape(), wt.shape());
+  const float *x = xt.data(), *w = wt.data();
+  const float* bias = in.size() > 2 && in[2] ? in[2]->data() : nullptr;
+  float* y = out.data();
+  const int64_t rows = c.rows();
+  if (rows == 0 || c.Cout == 0) return;
+  if (c.depthwise() && c.C > 0) return depthwise_forward(c, x, w, bias, y);
+
+  const float beta = bias ? 1.f : 0.f;
+  if (bias) fill_bias(y, rows, c.Cout, bias);
+  if (c.pointwise()) {
+    for (int64_t g = 0; g < c.G; ++g)
+      gemm(false, false, rows, c.Og, c.Cg, 1.f, x + g * c.Cg, c.C, w + g * c.Og, c.Cout, beta, y + g * c.Og, c.Cout);
+    return;
+  }
+  const int64_t ld = c.ld(), kkc = c.kkc(), chunk = c.chunk_rows();
+  float* cols = scratch(tl_cols, chunk * ld);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    im2col(c, x, r0, r1, cols);
+    for (int64_t g = 0; g < c.G; ++g)
+      gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta,
+           y + r0 * c.Cout + g * c.Og, c.Cout);
+  }
+}
+
+void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dyt, const Grads& din) {
+  const Tensor &xt = *in[0], &wt = *in[1];
+  const Conv c = make_conv(call, xt.shape(), wt.shape());
+  const float *x = xt.data(), *w = wt.data(), *dy = dyt.data();
+  float* dx = din.size() > 0 && din[0] ? din[0]->data() : nullptr;
+  float* dw = din.size() > 1 && din[1] ? din[1]->data() : nullptr;
+  float* db = din.size() > 2 && din[2] ? din[2]->data() : nullptr;
+  const int64_t rows = c.rows();
+
+  if (db) column_sums(dy, rows, c.Cout, db);
+  if (!dx && !dw) return;
+  if (rows == 0 || c.Cout == 0 || c.C == 0) {
+    // Nothing flows: gradients are all zero (or have no elements).
+    if (dx) std::fill(dx, dx + din[0]->numel(), 0.f);
+    if (dw) std::fill(dw, dw + din[1]->numel(), 0.f);
+    return;
+  }
+  if (c.depthwise()) return depthwise_backward(c, x, w, dy, dx, dw);
+
+  if (c.pointwise()) {
+    for (int64_t g = 0; g < c.G; ++g) {
+      if (dx)  // dx_g = dY_g * W_g^T
+        gemm(false, true, rows, c.Cg, c.Og, 1.f, dy + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f, dx + g * c.Cg, c.C);
+      if (dw)  // dW_g = x_g^T * dY_g
+        gemm(true, false, c.Cg, c.Og, rows, 1.f, x + g * c.Cg, c.C, dy + g * c.Og, c.Cout, 0.f, dw + g * c.Og, c.Cout);
+    }
+    return;
+  }
+
+  const int64_t ld = c.ld(), kkc = c.kkc(), chunk = c.chunk_rows();
+  float* cols = dw ? scratch(tl_cols, chunk * ld) : nullptr;
+  float* dcols = dx ? scratch(tl_dcols, chunk * ld) : nullptr;
+  if (dx) std::fill(dx, dx + din[0]->numel(), 0.f);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk), m = r1 - r0;
+    const float* dyc = dy + r0 * c.Cout;
+    if (dw) {
+      im2col(c, x, r0, r1, cols);
+      for (int64_t g = 0; g < c.G; ++g)
+        gemm(true, false, kkc, c.Og, m, 1.f, cols + g * kkc, ld, dyc + g * c.Og, c.Cout, r0 == 0 ? 0.f : 1.f,
+             dw + g * c.Og, c.Cout);
+    }
+    if (dx) {
+      for (int64_t g = 0; g < c.G; ++g)
+        gemm(false, true, m, kkc, c.Og, 1.f, dyc + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f, dcols + g * kkc, ld);
+      col2im(c, dcols, r0, r1, dx);
+    }
+  }
+}
+
+}  // namespace ec::cpu

@@ -1,0 +1,368 @@
+// Blocked SGEMM (see gemm.h for the contract).
+//
+// Structure (BLIS-style): for each NC-wide column block of C and each KC-deep
+// slice of K, op(B) is packed once into NR-wide panels (k-major, zero padded)
+// shared by all threads; then tasks over (MC-row block, run of B panels) pack
+// their MC x KC block of op(A), pre-scaled by alpha, into MR-row panels in a
+// thread-local buffer and sweep an MR x NR register-tile micro-kernel over it.
+// Packing is where trans_a/trans_b and the leading dimensions are absorbed, so
+// the micro-kernel only ever sees unit-stride, aligned, padded panels.
+//
+// The micro-kernel is one template written with GCC vector extensions; it is
+// instantiated per ISA (AVX-512, AVX2+FMA, baseline SSE2) inside functions
+// carrying __attribute__((target)) and picked at run time with
+// __builtin_cpu_supports, so the library needs no -march flag.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "threadpool.h"
+
+namespace ec::cpu {
+
+namespace {
+
+#define EC_INLINE inline __attribute__((always_inline))
+
+template <int VW> struct VecOf;
+template <> struct VecOf<4> { typedef float type __attribute__((vector_size(16))); };
+template <> struct VecOf<8> { typedef float type __attribute__((vector_size(32))); };
+template <> struct VecOf<16> { typedef float type __attribute__((vector_size(64))); };
+
+// One call's arguments.
+struct Gemm {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+};
+
+// A growable 64-byte aligned scratch buffer; one per thread and role, so
+// repeated calls neither allocate nor fault in fresh pages.
+struct Scratch {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      p = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      if (!p) {
+        cap = 0;
+        throw std::bad_alloc();
+      }
+      cap = n;
+    }
+    return p;
+  }
+};
+thread_local Scratch tl_pack_a, tl_pack_b;
+
+// C = beta * C over an M x N block (beta == 0 writes zeros without reading).
+void scale_c(float* C, int64_t ldc, int64_t M, int64_t N, float beta) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.f)
+      std::fill(c, c + N, 0.f);
+    else if (beta != 1.f)
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+template <int VW, int MR>
+struct Kernel {
+  using V = typename VecOf<VW>::type;
+  static constexpr int NR = 2 * VW;
+
+  // op(A)[i0:i0+mc, k0:k0+kc] * alpha -> MR-row panels, each kc x MR (k-major).
+  static EC_INLINE void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+    const float alpha = g.alpha;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+      float* __restrict d = dst + ir * kc;
+      if (!g.ta) {
+        // Row i of op(A) is contiguous: read rows, write with stride MR.
+        for (int i = 0; i < m; ++i) {
+          const float* __restrict s = g.A + (i0 + ir + i) * g.lda + k0;
+          for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = alpha * s[k];
+        }
+      } else {
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* __restrict s = g.A + (k0 + k) * g.lda + i0 + ir;
+          for (int i = 0; i < m; ++i) d[k * MR + i] = alpha * s[i];
+        }
+      }
+      if (m < MR)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int i = m; i < MR; ++i) d[k * MR + i] = 0.f;
+    }
+  }
+
+  // op(B)[k0:k0+kc, j0+p*NR ...] for panels [p0, p1) -> kc x NR panels.
+  static EC_INLINE void pack_b(const Gemm& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t p0,
+                               int64_t p1, float* bp) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t jr = p * NR;
+      const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+      float* __restrict d = bp + jr * kc;
+      if (!g.tb) {
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* __restrict s = g.B + (k0 + k) * g.ldb + j0 + jr;
+          float* dk = d + k * NR;
+          if (n == NR) {
+            std::memcpy(dk, s, sizeof(float) * NR);
+          } else {
+            for (int j = 0; j < n; ++j) dk[j] = s[j];
+            for (int j = n; j < NR; ++j) dk[j] = 0.f;
+          }
+        }
+      } else {
+        // Column j of op(B) is contiguous in B: read along k, write with stride NR.
+        for (int j = 0; j < n; ++j) {
+          const float* __restrict s = g.B + (j0 + jr + j) * g.ldb + k0;
+          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = s[k];
+        }
+        for (int64_t k = 0; k < kc; ++k)
+          for (int j = n; j < NR; ++j) d[k * NR + j] = 0.f;
+      }
+    }
+  }
+
+  // C[0:m, 0:n] = A_panel * B_panel + beta * C (beta == 0: C not read).
+  static EC_INLINE void micro(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
+                              int64_t ldc, float beta, int m, int n) {
+    V c0[MR], c1[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) c0[i] = c1[i] = V{};
+    for (int64_t k = 0; k < kc; ++k) {
+      const V b0 = *reinterpret_cast<const V*>(b);
+      const V b1 = *reinterpret_cast<const V*>(b + VW);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        c0[i] += b0 * a[i];
+        c1[i] += b1 * a[i];
+      }
+      a += MR;
+      b += NR;
+    }
+    if (m == MR && n == NR) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        float* ci = c + i * ldc;
+        V x0 = c0[i], x1 = c1[i];
+        if (beta != 0.f) {
+          V o0, o1;
+          std::memcpy(&o0, ci, sizeof(V));
+          std::memcpy(&o1, ci + VW, sizeof(V));
+          x0 += o0 * beta;
+          x1 += o1 * beta;
+        }
+        std::memcpy(ci, &x0, sizeof(V));
+        std::memcpy(ci + VW, &x1, sizeof(V));
+      }
+      return;
+    }
+    alignas(64) float t[MR][NR];
+    for (int i = 0; i < MR; ++i) {
+      std::memcpy(&t[i][0], &c0[i], sizeof(V));
+      std::memcpy(&t[i][VW], &c1[i], sizeof(V));
+    }
+    for (int i = 0; i < m; ++i) {
+      float* ci = c + i * ldc;
+      if (beta == 0.f)
+        for (int j = 0; j < n; ++j) ci[j] = t[i][j];
+      else
+        for (int j = 0; j < n; ++j) ci[j] = t[i][j] + beta * ci[j];
+    }
+  }
+
+  // One task: pack op(A) rows [i0, i0+mc) and multiply by B panels [p0, p1).
+  static EC_INLINE void block(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t j0,
+                              int64_t nc, int64_t p0, int64_t p1, const float* bp, float beta, float* ap) {
+    pack_a(g, i0, mc, k0, kc, ap);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t jr = p * NR;
+      const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+      for (int64_t ir = 0; ir < mc; ir += MR)
+        micro(kc, ap + ir * kc, bp + jr * kc, g.C + (i0 + ir) * g.ldc + j0 + jr, g.ldc, beta,
+              static_cast<int>(std::min<int64_t>(MR, mc - ir)), n);
+    }
+  }
+
+  // Few rows (M <= kSmallM): stream op(B) once instead of packing it.
+  // Columns [j0, j1) of C.
+  static EC_INLINE void small_m(const Gemm& g, int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < g.M; ++i) scale_c(g.C + i * g.ldc + j0, g.ldc, 1, j1 - j0, g.beta);
+    auto a_at = [&](int64_t i, int64_t k) { return g.alpha * (g.ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k]); };
+    if (!g.tb) {
+      for (int64_t k = 0; k < g.K; ++k) {
+        const float* __restrict b = g.B + k * g.ldb;
+        for (int64_t i = 0; i < g.M; ++i) {
+          const float s = a_at(i, k);
+          float* __restrict c = g.C + i * g.ldc;
+          int64_t j = j0;
+          for (; j + VW <= j1; j += VW) {
+            V bv, cv;
+            std::memcpy(&bv, b + j, sizeof(V));
+            std::memcpy(&cv, c + j, sizeof(V));
+            cv += bv * s;
+            std::memcpy(c + j, &cv, sizeof(V));
+          }
+          for (; j < j1; ++j) c[j] += s * b[j];
+        }
+      }
+      return;
+    }
+    for (int64_t i = 0; i < g.M; ++i)
+      for (int64_t j = j0; j < j1; ++j) {
+        const float* __restrict b = g.B + j * g.ldb;
+        V acc = V{};
+        float tail = 0.f;
+        int64_t k = 0;
+        if (!g.ta) {
+          const float* __restrict a = g.A + i * g.lda;
+          for (; k + VW <= g.K; k += VW) {
+            V av, bv;
+            std::memcpy(&av, a + k, sizeof(V));
+            std::memcpy(&bv, b + k, sizeof(V));
+            acc += av * bv;
+          }
+        }
+        for (; k < g.K; ++k) tail += (g.ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k]) * b[k];
+        for (int v = 0; v < VW; ++v) tail += acc[v];
+        g.C[i * g.ldc + j] += g.alpha * tail;
+      }
+  }
+};
+
+constexpr int64_t kSmallM = 4;
+// Floats of packed op(B) kept at once (8 MB): a K x nc block.
+constexpr int64_t kBPackBudget = int64_t{1} << 21;
+
+// Per-ISA entry points and block sizes.
+struct Isa {
+  int mr, nr, mc, kc, nc;
+  void (*pack_b)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
+  void (*block)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                const float*, float, float*);
+  void (*small_m)(const Gemm&, int64_t, int64_t);
+};
+
+#define EC_GEMM_ISA(name, attr, VW, MR, MC, KC, NC)                                                        \
+  attr void name##_pack_b(const Gemm& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t p0,       \
+                          int64_t p1, float* bp) {                                                        \
+    Kernel<VW, MR>::pack_b(g, k0, kc, j0, nc, p0, p1, bp);                                                \
+  }                                                                                                       \
+  attr void name##_block(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t j0,        \
+                         int64_t nc, int64_t p0, int64_t p1, const float* bp, float beta, float* ap) {     \
+    Kernel<VW, MR>::block(g, i0, mc, k0, kc, j0, nc, p0, p1, bp, beta, ap);                               \
+  }                                                                                                       \
+  attr void name##_small_m(const Gemm& g, int64_t j0, int64_t j1) { Kernel<VW, MR>::small_m(g, j0, j1); } \
+  const Isa name##_isa = {MR, 2 * VW, MC, KC, NC, name##_pack_b, name##_block, name##_small_m};
+
+// MC is a multiple of MR; an MC x KC block of A sits in L2, a KC x NR panel of B in L1.
+#if defined(__x86_64__) || defined(__i386__)
+EC_GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), 16, 14, 140, 256, 4096)
+EC_GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), 8, 6, 144, 256, 4096)
+#endif
+EC_GEMM_ISA(generic, , 4, 6, 144, 256, 4096)
+
+const Isa& pick_isa() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return avx512_isa;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_isa;
+#endif
+  return generic_isa;
+}
+
+// Splits `total` into near-equal blocks of at most `cap`, rounded up to `unit`.
+int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
+  const int64_t blocks = (total + cap - 1) / cap;
+  const int64_t b = (total + blocks - 1) / blocks;
+  return std::min(cap, (b + unit - 1) / unit * unit);
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {
+    scale_c(C, ldc, M, N, beta);
+    return;
+  }
+  static const Isa& isa = pick_isa();
+  const Gemm g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  const int threads = num_threads();
+  // Work per task must outweigh a pool hand-off; tiny products run inline.
+  const bool tiny = M * N * K < (int64_t{1} << 18);
+
+  if (M <= kSmallM) {
+    // Column chunks of >= 256 so each task streams a useful slab of B.
+    const int64_t grain = tiny ? N : std::max<int64_t>(256, N / (4 * threads) + 1);
+    parallel_for(0, N, grain, [&](int64_t j0, int64_t j1) { isa.small_m(g, j0, j1); });
+    return;
+  }
+
+  // op(B) is packed for all of K at once, nc columns at a time (nc bounded so
+  // the packed block stays in L3); each task then walks its rows of A through
+  // every K slice, reading A row blocks contiguously (what matters for tall,
+  // skinny products such as im2col convolutions).
+  const int64_t kc_max = balanced_block(K, isa.kc, 1);
+  const int64_t nc_cap = std::max<int64_t>(8 * isa.nr, kBPackBudget / K / isa.nr * isa.nr);
+  const int64_t nc_max = balanced_block(N, std::min<int64_t>(isa.nc, nc_cap), isa.nr);
+  int64_t m_blocks = (M + isa.mc - 1) / isa.mc;
+  if (!tiny && m_blocks < 4 * threads) m_blocks = (m_blocks + threads - 1) / threads * threads;  // even shares
+  const int64_t mc = std::min<int64_t>(isa.mc, ((M + m_blocks - 1) / m_blocks + isa.mr - 1) / isa.mr * isa.mr);
+  m_blocks = (M + mc - 1) / mc;
+  const int64_t k_slices = (K + kc_max - 1) / kc_max;
+  const int64_t panels_max = (nc_max + isa.nr - 1) / isa.nr;
+  float* bp = tl_pack_b.get(static_cast<size_t>(K * panels_max * isa.nr));
+
+  for (int64_t j0 = 0; j0 < N; j0 += nc_max) {
+    const int64_t nc = std::min(nc_max, N - j0);
+    const int64_t panels = (nc + isa.nr - 1) / isa.nr;
+    // Slice s of K starts at k0 = s * kc_max; its panels start at k0 * panels * nr.
+    auto pack = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t k0 = t / panels * kc_max, p = t % panels;
+        isa.pack_b(g, k0, std::min(kc_max, K - k0), j0, nc, p, p + 1, bp + k0 * panels * isa.nr);
+      }
+    };
+    if (tiny)
+      pack(0, k_slices * panels);
+    else
+      parallel_for(0, k_slices * panels, 4, pack);
+
+    // Enough tasks for every thread, without slicing B panels thinner than 4.
+    int64_t n_split = std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks);
+    n_split = tiny ? 1 : std::min(n_split, std::max<int64_t>(1, panels / 4));
+    const int64_t per_task = (panels + n_split - 1) / n_split;
+    auto task = [&](int64_t t0, int64_t t1) {
+      float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc_max));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t i0 = t / n_split * mc, p0 = t % n_split * per_task, p1 = std::min(panels, p0 + per_task);
+        if (p0 >= p1) continue;
+        for (int64_t k0 = 0; k0 < K; k0 += kc_max)
+          isa.block(g, i0, std::min(mc, M - i0), k0, std::min(kc_max, K - k0), j0, nc, p0, p1,
+                    bp + k0 * panels * isa.nr, k0 == 0 ? beta : 1.f, ap);
+      }
+    };
+    if (tiny)
+      task(0, m_blocks * n_split);
+    else
+      parallel_for(0, m_blocks * n_split, 1, task);
+  }
+}
+
+}  // namespace ec::cpu

@@ -1,0 +1,57 @@
+// N-API binding: JS handles for tensors and programs, and the conversions
+// between JS values and core structs. Options were validated in TypeScript
+// (src/ts); the checks here only keep a bad call from crashing the process.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "core/program.h"
+
+namespace ec::node {
+
+// [sync] new NativeTensor(data: Float32Array, shape: number[]) copies data.
+// Throws TypeError for a non-Float32Array, Error for a size/shape mismatch.
+class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, Tensor t);
+  // The tensor behind a JS value; throws a JS Error naming `who` if it is not
+  // a NativeTensor or was disposed.
+  static Tensor Get(const Napi::Value& v, const std::string& who);
+  explicit NativeTensor(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Shape(const Napi::CallbackInfo& info);   // [sync]
+  Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array
+  Napi::Value Dispose(const Napi::CallbackInfo& info); // [sync]
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Tensor tensor_;
+  bool disposed_ = false;
+  static Napi::FunctionReference* ctor_;
+};
+
+// [sync] new NativeProgram(graph, backend) compiles; forward/backward are [async].
+class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit NativeProgram(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);     // [async] rejects with ec::Error text
+  Napi::Value Backward(const Napi::CallbackInfo& info);    // [async]
+  Napi::Value Param(const Napi::CallbackInfo& info);       // [sync]
+  Napi::Value SetParam(const Napi::CallbackInfo& info);    // [sync]
+  Napi::Value ParamNames(const Napi::CallbackInfo& info);  // [sync]
+  Napi::Value InferShapes(const Napi::CallbackInfo& info); // [sync]
+  Napi::Value Release(const Napi::CallbackInfo& info);     // [sync]
+  Napi::Value Memory(const Napi::CallbackInfo& info);      // [sync] {retained, pool} bytes
+  Napi::Value BackendName(const Napi::CallbackInfo& info);
+  std::shared_ptr<Program> program_;
+};
+
+Graph graph_from_js(const Napi::Object& desc);
+Shape shape_from_js(const Napi::Value& v, const std::string& who);
+Napi::Array shape_to_js(Napi::Env env, const Shape& s);
+
+}  // namespace ec::node

@@ -1,0 +1,97 @@
+#include <cmath>
+#include <cstring>
+
+#include "binding.h"
+
+namespace ec::node {
+
+Napi::FunctionReference* NativeTensor::ctor_ = nullptr;
+
+Napi::Function NativeTensor::Init(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "NativeTensor",
+                                 {InstanceMethod("shape", &NativeTensor::Shape),
+                                  InstanceMethod("data", &NativeTensor::Data),
+                                  InstanceMethod("dispose", &NativeTensor::Dispose),
+                                  InstanceMethod("disposed", &NativeTensor::Disposed)});
+  ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
+  return f;
+}
+
+Shape shape_from_js(const Napi::Value& v, const std::string& who) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), who + ": expected an array of dimensions");
+  Napi::Array a = v.As<Napi::Array>();
+  Shape s;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value d = a.Get(i);
+    const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(x) || x != std::floor(x) || x < -1)
+      throw Napi::TypeError::New(v.Env(), who + ": dimension " + std::to_string(i) +
+                                              " must be an integer >= 0 (or -1 where allowed)");
+    s.push_back(static_cast<int64_t>(x));
+  }
+  return s;
+}
+
+Napi::Array shape_to_js(Napi::Env env, const ec::Shape& s) {
+  Napi::Array a = Napi::Array::New(env, s.size());
+  for (size_t i = 0; i < s.size(); ++i) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i])));
+  return a;
+}
+
+NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTensor>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() == 0) return;  // filled by Wrap()
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, "tensor: expected a Float32Array for data");
+  Napi::Float32Array data = info[0].As<Napi::Float32Array>();
+  ec::Shape shape = shape_from_js(info[1], "tensor shape");
+  for (int64_t d : shape)
+    if (d < 0) throw Napi::Error::New(env, "tensor: shape " + shape_str(shape) + " has a negative dimension");
+  if (shape_numel(shape) != static_cast<int64_t>(data.ElementLength()))
+    throw Napi::Error::New(env, "tensor: shape " + shape_str(shape) + " holds " + std::to_string(shape_numel(shape)) +
+                                    " values but data has " + std::to_string(data.ElementLength()));
+  try {
+    tensor_ = Tensor(shape);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  if (tensor_.numel()) std::memcpy(tensor_.data(), data.Data(), tensor_.numel() * sizeof(float));
+}
+
+Napi::Object NativeTensor::Wrap(Napi::Env env, Tensor t) {
+  Napi::Object obj = ctor_->New({});
+  NativeTensor* self = Napi::ObjectWrap<NativeTensor>::Unwrap(obj);
+  self->tensor_ = std::move(t);
+  return obj;
+}
+
+Tensor NativeTensor::Get(const Napi::Value& v, const std::string& who) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_->Value()))
+    throw Napi::TypeError::New(env, who + ": expected a tensor");
+  NativeTensor* self = Napi::ObjectWrap<NativeTensor>::Unwrap(v.As<Napi::Object>());
+  if (self->disposed_) throw Napi::Error::New(env, who + ": the tensor was disposed");
+  return self->tensor_;
+}
+
+Napi::Value NativeTensor::Shape(const Napi::CallbackInfo& info) {
+  if (disposed_) throw Napi::Error::New(info.Env(), "tensor: the tensor was disposed");
+  return shape_to_js(info.Env(), tensor_.shape());
+}
+
+Napi::Value NativeTensor::Data(const Napi::CallbackInfo& info) {
+  if (disposed_) throw Napi::Error::New(info.Env(), "tensor: the tensor was disposed");
+  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), tensor_.numel());
+  if (tensor_.numel()) std::memcpy(out.Data(), tensor_.data(), tensor_.numel() * sizeof(float));
+  return out;
+}
+
+Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {
+  disposed_ = true;
+  tensor_ = Tensor();  // storage freed once no Program run still holds it
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeTensor::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+
+}  // namespace ec::node

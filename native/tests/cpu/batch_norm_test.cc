@@ -1,0 +1,140 @@
+// Inference batch norm: a hand-computed case, gradients of all five inputs,
+// and partial gradient requests (null din entries).
+#include <cmath>
+
+#include "../../core/ops.h"
+#include "../../cpu/kernels.h"
+#include "../test.h"
+
+namespace {
+
+using namespace ec;
+using Fwd = void (*)(const OpCall&, const Inputs&, Tensor&);
+using Bwd = void (*)(const OpCall&, const Inputs&, const Tensor&, const Tensor&, const Grads&);
+
+Tensor run(Fwd f, const OpCall& call, const std::vector<Tensor>& xs) {
+  std::vector<Shape> shapes;
+  Inputs in;
+  for (const Tensor& x : xs) shapes.push_back(x.shape()), in.push_back(&x);
+  Tensor out(infer_shape(call, shapes));
+  out.fill(std::nanf(""));  // kernels must overwrite every element
+  f(call, in, out);
+  return out;
+}
+
+// Backward with dy = w, passing only what op_info says backward may read.
+std::vector<Tensor> grads(Bwd b, const OpCall& call, const std::vector<Tensor>& xs, const Tensor& y, const Tensor& w) {
+  const OpInfo& info = op_info(call.op);
+  Inputs in;
+  Grads din;
+  std::vector<Tensor> g;
+  for (const Tensor& x : xs) {
+    in.push_back(info.backward_needs_inputs ? &x : nullptr);
+    g.emplace_back(x.shape());
+    g.back().fill(std::nanf(""));
+  }
+  for (Tensor& t : g) din.push_back(&t);
+  b(call, in, info.backward_needs_output ? y : Tensor(), w, din);
+  return g;
+}
+
+// Compares the analytic gradient of L = sum(y * w) with central differences.
+void check_grads(Fwd f, Bwd b, const OpCall& call, std::vector<Tensor> xs, float eps = 1e-2f, double tol = 1e-2) {
+  const Tensor y = run(f, call, xs);
+  Tensor w(y.shape());
+  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.3f + 0.1f * static_cast<float>((i * 7) % 13) - 0.6f;
+  const std::vector<Tensor> g = grads(b, call, xs, y, w);
+  auto loss = [&] {
+    const Tensor t = run(f, call, xs);
+    double s = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.data()[i]) * w.data()[i];
+    return s;
+  };
+  for (size_t k = 0; k < xs.size(); ++k)
+    for (int64_t i = 0; i < xs[k].numel(); ++i) {
+      float& v = xs[k].data()[i];
+      const float orig = v;
+      v = orig + eps;
+      const double lp = loss();
+      v = orig - eps;
+      const double lm = loss();
+      v = orig;
+      const double num = (lp - lm) / (2.0 * eps);
+      CHECK_NEAR(g[k].data()[i], num, tol * (1.0 + std::fabs(num)));
+    }
+}
+
+// Smooth, non-repeating test values in [offset - amp, offset + amp].
+Tensor wave(Shape s, float amp = 1.f, float offset = 0.f) {
+  Tensor t(std::move(s));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = offset + amp * std::sin(1.3f * static_cast<float>(i) + 0.5f);
+  return t;
+}
+
+void expect(const Tensor& t, const std::vector<float>& want, double tol = 1e-5) {
+  CHECK(t.numel() == static_cast<int64_t>(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) CHECK_NEAR(t.data()[i], want[i], tol);
+}
+
+OpCall bn(float eps) { return OpCall{Op::BatchNorm, BatchNormAttrs{eps}}; }
+
+}  // namespace
+
+TEST(cpu_batch_norm_hand_case) {
+  // eps 0: 1/sqrt(var) = 0.5 and 2.
+  const Tensor x = Tensor::from({2, 2}, {1, 2, 3, 4});
+  const Tensor scale = Tensor::from({2}, {2, 0.5f}), bias = Tensor::from({2}, {0.1f, -1});
+  const Tensor mean = Tensor::from({2}, {2, 1}), var = Tensor::from({2}, {4, 0.25f});
+  const OpCall call = bn(0.f);
+  const Tensor y = run(cpu::batch_norm_forward, call, {x, scale, bias, mean, var});
+  expect(y, {-0.9f, 0, 1.1f, 2});
+  // dy = [[1,2],[3,4]]: x - mean = [[-1,1],[1,3]].
+  const Tensor dy = Tensor::from({2, 2}, {1, 2, 3, 4});
+  const std::vector<Tensor> g = grads(cpu::batch_norm_backward, call, {x, scale, bias, mean, var}, y, dy);
+  expect(g[0], {1, 2, 3, 4});        // dy * scale / sqrt(var) = dy * 1
+  expect(g[1], {1, 28});             // sum dy (x-mean) / sqrt(var): (-1+3)*0.5, (2+12)*2
+  expect(g[2], {4, 6});              // sum dy
+  expect(g[3], {-4, -6});            // -sum dy * scale / sqrt(var)
+  expect(g[4], {-0.25f, -28});      // -1/2 scale var^-3/2 sum dy (x-mean): -0.5*2*0.125*2, -0.5*0.5*8*14
+  // epsilon enters under the root.
+  expect(run(cpu::batch_norm_forward, bn(5.f), {Tensor::from({1}, {7}), Tensor::from({1}, {3}),
+                                                 Tensor::from({1}, {0}), Tensor::from({1}, {1}),
+                                                 Tensor::from({1}, {4})}),
+         {3.f * 6.f / 3.f});
+}
+
+TEST(cpu_batch_norm_grad) {
+  const Tensor scale = wave({3}, 1.f, 0.2f), bias = wave({3}, 0.5f), mean = wave({3}, 0.3f, 0.1f);
+  const Tensor var = wave({3}, 0.4f, 1.f);
+  check_grads(cpu::batch_norm_forward, cpu::batch_norm_backward, bn(1e-3f),
+              {wave({2, 2, 2, 3}, 2.f), scale, bias, mean, var}, 1e-3f);
+}
+
+TEST(cpu_batch_norm_partial_grads) {
+  // Many rows (several reduction chunks, several threads) and only some gradients asked for.
+  const Tensor x = wave({4, 50, 40, 5}, 2.f, 0.5f);
+  const Tensor scale = wave({5}, 1.f, 0.2f), bias = wave({5}, 0.5f), mean = wave({5}, 0.3f, 0.1f);
+  const Tensor var = wave({5}, 0.4f, 1.f);
+  const OpCall call = bn(1e-5f);
+  const Tensor y = run(cpu::batch_norm_forward, call, {x, scale, bias, mean, var});
+  const Tensor dy = wave(x.shape(), 1.f, 0.25f);
+  const std::vector<Tensor> all = grads(cpu::batch_norm_backward, call, {x, scale, bias, mean, var}, y, dy);
+  Tensor dscale(Shape{5}), dvar(Shape{5});
+  const Inputs in = {&x, &scale, &bias, &mean, &var};
+  cpu::batch_norm_backward(call, in, Tensor(), dy, {nullptr, &dscale, nullptr, nullptr, &dvar});
+  for (int c = 0; c < 5; ++c) {
+    CHECK(dscale.data()[c] == all[1].data()[c]);
+    CHECK(dvar.data()[c] == all[4].data()[c]);
+  }
+  // Cross-check the reductions in double.
+  for (int c = 0; c < 5; ++c) {
+    double sdy = 0, sdxc = 0;
+    for (int64_t i = c; i < x.numel(); i += 5) {
+      sdy += dy.data()[i];
+      sdxc += static_cast<double>(dy.data()[i]) * (x.data()[i] - mean.data()[c]);
+    }
+    const double r = 1.0 / std::sqrt(static_cast<double>(var.data()[c]) + 1e-5);
+    CHECK_NEAR(all[2].data()[c], sdy, 1e-6 * (1 + std::fabs(sdy)));
+    CHECK_NEAR(all[1].data()[c], sdxc * r, 1e-5 * (1 + std::fabs(sdxc * r)));
+  }
+}

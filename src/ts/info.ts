@@ -1,0 +1,48 @@
+// What this build and machine offer: backends, CUDA devices, SIMD, threads.
+import { addon, NativeInfo } from './native';
+import { checkInteger } from './validate';
+
+export interface BackendStatus {
+  name: string;
+  compiled: boolean;
+  available: boolean;
+  /** Device name where available, else why not. */
+  detail: string;
+}
+
+export interface Doctor extends NativeInfo {
+  node: string;
+  platform: string;
+  status: BackendStatus[];
+}
+
+export function doctor(): Doctor {
+  const info = addon().info();
+  const cuda = info.cuda;
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  const status: BackendStatus[] = [
+    { name: 'cpu', compiled: true, available: true, detail: `${info.simd}, ${info.threads} threads` },
+    {
+      name: 'cuda',
+      compiled: cuda.compiled,
+      available: cuda.deviceCount > 0,
+      detail: !cuda.compiled
+        ? 'not compiled in this build'
+        : cuda.deviceCount > 0
+          ? `${cuda.deviceName}, ${gib(cuda.totalMemory)} (${cuda.deviceCount} device${cuda.deviceCount > 1 ? 's' : ''})`
+          : cuda.error,
+    },
+    { name: 'cudnn', compiled: false, available: false, detail: 'not part of this build yet' },
+  ];
+  return { ...info, node: process.version, platform: `${process.platform}-${process.arch}`, status };
+}
+
+/** Sets the CPU worker threads (1..1024). */
+export function setThreads(n: number): void {
+  addon().setThreads(checkInteger('setThreads', 'threads', n, 1, 1024));
+}
+
+/** Every op of the native op set, in declaration order. */
+export function opNames(): string[] {
+  return addon().opNames();
+}

@@ -1,0 +1,121 @@
+// The only file that loads the native addon. It types the addon's exports and,
+// when loading fails, says what to try.
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** A tensor in native memory (float32, row-major). */
+export interface NativeTensor {
+  shape(): number[];
+  data(): Float32Array;
+  dispose(): void;
+  disposed(): boolean;
+}
+
+export interface NativeTensorConstructor {
+  new (data: Float32Array, shape: number[]): NativeTensor;
+}
+
+/** Graph description handed to the native Program (built by src/ts/nn/graph.ts). */
+export type NativeNodeDesc =
+  | { name: string; kind: 'input'; shape?: number[] }
+  | { name: string; kind: 'param'; value: NativeTensor }
+  | { name: string; kind: 'op'; op: string; inputs: number[]; attrs: Record<string, unknown> };
+
+export interface NativeProgram {
+  /** [async] Runs the graph up to the taps; rejects with the op, node and shapes on failure. */
+  forward(feeds: Record<string, NativeTensor>, taps: string[], keep: boolean): Promise<Record<string, NativeTensor>>;
+  /** [async] Propagates the seeds back; needs a previous forward with keep. */
+  backward(
+    seeds: Record<string, NativeTensor>,
+    params: string[],
+    wantInputs: boolean,
+  ): Promise<{ inputs: Record<string, NativeTensor>; params: Record<string, NativeTensor> }>;
+  param(name: string): NativeTensor;
+  setParam(name: string, value: NativeTensor): void;
+  paramNames(): string[];
+  inferShapes(inputs: Record<string, number[]>): Record<string, number[]>;
+  release(): void;
+  memory(): { retained: number; pool: number };
+  backendName(): string;
+}
+
+export interface NativeProgramConstructor {
+  new (graph: { nodes: NativeNodeDesc[] }, backend: string): NativeProgram;
+}
+
+export interface CudaInfo {
+  compiled: boolean;
+  deviceCount: number;
+  deviceName: string;
+  error: string;
+  totalMemory: number;
+  freeMemory: number;
+  runtimeVersion: number;
+  driverVersion: number;
+}
+
+export interface NativeInfo {
+  version: string;
+  backends: string[];
+  cuda: CudaInfo;
+  simd: string;
+  threads: number;
+}
+
+export interface Addon {
+  NativeTensor: NativeTensorConstructor;
+  NativeProgram: NativeProgramConstructor;
+  info(): NativeInfo;
+  setThreads(n: number): void;
+  opNames(): string[];
+}
+
+const root = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
+
+function load(): Addon {
+  const candidates = [
+    process.env.EYECANDY_ADDON,
+    path.join(root, 'build-cmake', 'Release', 'eyecandy.node'), // cmake-js (npm install)
+    path.join(root, 'build', 'Release', 'eyecandy.node'), // node-gyp (npm run build:gyp)
+  ].filter((p): p is string => !!p);
+  const errors: string[] = [];
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return require(file) as Addon;
+    } catch (err) {
+      errors.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  const help = [
+    'eyecandy: could not load the native addon.',
+    ...errors.map((e) => `  - ${e}`),
+    'Possible fixes:',
+    '  - build it: npm install (or npm run build:native) in the eyecandy package folder',
+    '  - without CMake: npm run build:gyp',
+    '  - point EYECANDY_ADDON at a built eyecandy.node',
+    `Looked in: ${candidates.join(', ')}`,
+  ];
+  throw new Error(help.join('\n'));
+}
+
+let cached: Addon | undefined;
+
+/** The addon, loaded on first use. */
+export function addon(): Addon {
+  if (!cached) cached = load();
+  return cached;
+}
+
+/** Calls a native async function, rethrowing its failure with the caller's stack. */
+export async function nativeCall<T>(fn: () => Promise<T>): Promise<T> {
+  const stack = new Error().stack;
+  try {
+    return await fn();
+  } catch (err) {
+    const e = new Error((err as Error).message ?? String(err));
+    if (stack) e.stack = `Error: ${e.message}\n${stack.split('\n').slice(2).join('\n')}`;
+    throw e;
+  }
+}

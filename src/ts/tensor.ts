@@ -1,0 +1,143 @@
+// Tensor: a JS handle on float32 data in native memory.
+//
+// Memory is freed by dispose(), by the tidy() scope that created the tensor,
+// or (as a safety net only) when the handle is garbage collected.
+import { AsyncLocalStorage } from 'async_hooks';
+
+import { addon, NativeTensor } from './native';
+import { checkShape, invalidParameterError } from './validate';
+
+type Scope = Set<Tensor>;
+const scopes = new AsyncLocalStorage<Scope>();
+
+export class Tensor {
+  /** @internal */
+  readonly handle: NativeTensor;
+  private readonly dims: number[];
+
+  /** @internal Use Tensor.from / Tensor.zeros. */
+  constructor(handle: NativeTensor) {
+    this.handle = handle;
+    this.dims = handle.shape();
+    scopes.getStore()?.add(this);
+  }
+
+  /**
+   * A tensor holding a copy of `data` with `shape` (NHWC for images).
+   * Throws when the data is not a Float32Array or number[], or its length does not match the shape.
+   */
+  static from(data: Float32Array | readonly number[], shape: readonly number[]): Tensor {
+    const dims = checkShape('tensor', 'shape', shape);
+    let array: Float32Array;
+    if (data instanceof Float32Array) array = data;
+    else if (Array.isArray(data)) array = Float32Array.from(data as number[]);
+    else throw invalidParameterError('tensor', 'data', 'Float32Array or number[]', data);
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (array.length !== size)
+      throw new Error(`tensor: shape [${dims.join(',')}] holds ${size} values but data has ${array.length}`);
+    return new Tensor(new (addon().NativeTensor)(array, dims));
+  }
+
+  static zeros(shape: readonly number[]): Tensor {
+    const dims = checkShape('tensor', 'shape', shape);
+    return Tensor.from(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  }
+
+  static scalar(v: number): Tensor {
+    return Tensor.from(new Float32Array([v]), []);
+  }
+
+  /** Wraps a native handle returned by the addon. @internal */
+  static wrap(handle: NativeTensor): Tensor {
+    return new Tensor(handle);
+  }
+
+  get shape(): number[] {
+    this.assertLive('shape');
+    return [...this.dims];
+  }
+
+  get size(): number {
+    return this.dims.reduce((a, b) => a * b, 1);
+  }
+
+  get isDisposed(): boolean {
+    return this.handle.disposed();
+  }
+
+  /** A copy of the values. */
+  data(): Float32Array {
+    this.assertLive('data');
+    return this.handle.data();
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new Error(`tensor: item() needs one element but shape is [${this.dims.join(',')}]`);
+    return this.data()[0];
+  }
+
+  dispose(): void {
+    this.handle.dispose();
+  }
+
+  toString(): string {
+    return `Tensor[${this.dims.join(',')}]${this.isDisposed ? ' (disposed)' : ''}`;
+  }
+
+  /** @internal */
+  assertLive(what: string): void {
+    if (this.handle.disposed()) throw new Error(`${what}: the tensor was disposed`);
+  }
+}
+
+function collect(value: unknown, keep: Set<Tensor>, depth = 0): void {
+  if (depth > 4 || value === null || typeof value !== 'object') return;
+  if (value instanceof Tensor) {
+    keep.add(value);
+    return;
+  }
+  if (value instanceof Map) {
+    for (const v of value.values()) collect(v, keep, depth + 1);
+    return;
+  }
+  for (const v of Object.values(value as object)) collect(v, keep, depth + 1);
+}
+
+/**
+ * Runs fn and disposes every tensor created inside it (also across awaits),
+ * except the tensors it returns (directly, or inside arrays, objects or Maps).
+ */
+export function tidy<T>(fn: () => T): T;
+export function tidy<T>(fn: () => Promise<T>): Promise<T>;
+export function tidy<T>(fn: () => T | Promise<T>): T | Promise<T> {
+  const scope: Scope = new Set();
+  const parent = scopes.getStore();
+  const finish = (result: T): T => {
+    const keep = new Set<Tensor>();
+    collect(result, keep);
+    for (const t of scope) {
+      if (keep.has(t)) parent?.add(t);
+      else t.dispose();
+    }
+    return result;
+  };
+  const fail = (err: unknown): never => {
+    for (const t of scope) t.dispose();
+    throw err;
+  };
+  let out: T | Promise<T>;
+  try {
+    out = scopes.run(scope, fn);
+  } catch (err) {
+    return fail(err);
+  }
+  if (out instanceof Promise) return out.then(finish, fail);
+  return finish(out);
+}
+
+/** Keeps a tensor alive past the enclosing tidy(). */
+export function keep(t: Tensor): Tensor {
+  scopes.getStore()?.delete(t);
+  return t;
+}
