@@ -34,6 +34,7 @@ const OpInfo kOpInfo[] = {
     {"mse_loss", 2, 2, true, false},
     {"rms_loss", 2, 2, true, true},
     {"sum_squares", 1, 1, true, false},
+    {"transpose", 1, 1, false, false},
 };
 static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == kOpCount, "every op needs an OpInfo row");
 
@@ -324,6 +325,21 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
       return {};
     case Op::SumSquares:
       return {};
+    case Op::Transpose: {
+      const auto& perm = call.get<TransposeAttrs>().perm;
+      const size_t rank = in[0].size();
+      if (perm.size() != rank)
+        fail(who, "perm has " + str(perm.size()) + " entries but the input " + shape_str(in[0]) + " has rank " + str(rank));
+      std::vector<bool> seen(rank, false);
+      Shape out(rank);
+      for (size_t i = 0; i < rank; ++i) {
+        if (perm[i] < 0 || perm[i] >= static_cast<int>(rank) || seen[perm[i]])
+          fail(who, "perm must be a permutation of 0.." + str(static_cast<int64_t>(rank) - 1));
+        seen[perm[i]] = true;
+        out[i] = in[0][perm[i]];
+      }
+      return out;
+    }
     case Op::COUNT:
       break;
   }

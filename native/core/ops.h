@@ -44,6 +44,7 @@ enum class Op : int {
   MseLoss,         // mean((a-b)^2) -> []
   RmsLoss,         // sqrt(mean((a-b)^2)) -> []
   SumSquares,      // sum(x^2) -> []
+  Transpose,       // y.shape[i] = x.shape[perm[i]] (NHWC <-> NCHW at model edges)
   COUNT
 };
 constexpr int kOpCount = static_cast<int>(Op::COUNT);
@@ -98,11 +99,12 @@ enum class ResizeCoord {
   AlignCorners,  // src = dst * (in-1)/(out-1)
   Asymmetric,    // src = dst / scale (TF1 default)
 };
+struct TransposeAttrs { std::vector<int> perm; };
 struct ResizeAttrs { int out_h = 1, out_w = 1; ResizeCoord coord = ResizeCoord::HalfPixel; };
 
 using Attrs = std::variant<NoAttrs, Conv2dAttrs, DenseAttrs, ClipAttrs, LeakyReluAttrs, PoolAttrs,
                            AxisAttrs, LrnAttrs, BatchNormAttrs, ReshapeAttrs, FlattenAttrs, PadAttrs,
-                           ResizeAttrs>;
+                           ResizeAttrs, TransposeAttrs>;
 
 // One op applied: the op and its attributes (the inputs live in the graph).
 struct OpCall {

@@ -52,7 +52,8 @@ struct Odometer {
   }
 };
 
-// The output as merged dimensions (all > 1) with each operand's strides (0 = broadcast).
+// The output as merged dimensions (all > 1, or a single 1) with each operand's
+// strides (0 = broadcast).
 struct BroadcastPlan {
   std::vector<int64_t> size, sa, sb;
 };
@@ -64,13 +65,10 @@ BroadcastPlan plan_broadcast(const Shape& a, const Shape& b, const Shape& out) {
   for (size_t i = 0; i < r; ++i) {
     if (out[i] == 1) continue;
     const int pat = (aligned_dim(a, r, i) != 1 ? 1 : 0) | (aligned_dim(b, r, i) != 1 ? 2 : 0);
-    if (!pattern.empty() && pattern.back() == pat) {
-      p.size.back() *= out[i];
-    } else {
-      p.size.push_back(out[i]);
-      pattern.push_back(pat);
-    }
+    if (!pattern.empty() && pattern.back() == pat) p.size.back() *= out[i];
+    else p.size.push_back(out[i]), pattern.push_back(pat);
   }
+  if (p.size.empty()) p.size.push_back(1), pattern.push_back(3);  // all dims 1: one element
   const size_t m = p.size.size();
   p.sa.assign(m, 0);
   p.sb.assign(m, 0);
@@ -108,10 +106,6 @@ void broadcast_apply(const float* a, const Shape& as, const float* b, const Shap
   }
   const BroadcastPlan p = plan_broadcast(as, bs, out);
   const size_t m = p.size.size();
-  if (m == 0) {  // every dimension is 1
-    y[0] = f(a[0], b[0]);
-    return;
-  }
   // Rows over the outer merged dims, each split into column blocks so a
   // single long row still spreads across threads.
   const int64_t len = p.size[m - 1], blocks = (len + kBlock - 1) / kBlock;
@@ -154,31 +148,17 @@ void reduce_to(const float* g, const Shape& gs, float* dst, const Shape& ds) {
   const int64_t n = shape_numel(gs), nd = shape_numel(ds);
   if (n == nd) return copy_parallel(g, dst, n);
   if (n == 0) return std::fill(dst, dst + nd, 0.f);
-  // Merge g's dimensions into runs that are all kept or all reduced.
-  const size_t r = gs.size();
-  std::vector<int64_t> size;
-  std::vector<bool> reduced;
-  for (size_t i = 0; i < r; ++i) {
-    if (gs[i] == 1) continue;
-    const bool red = aligned_dim(ds, r, i) == 1;
-    if (!size.empty() && reduced.back() == red) {
-      size.back() *= gs[i];
-    } else {
-      size.push_back(gs[i]);
-      reduced.push_back(red);
-    }
-  }
-  const size_t m = size.size();
-  std::vector<int64_t> stride(m);
-  for (int64_t k = static_cast<int64_t>(m) - 1, s = 1; k >= 0; s *= size[k], --k) stride[k] = s;
-  // Split the outer dims into kept ones (which index dst) and reduced ones.
+  // Planning g against dst merges g's dims into runs that are all kept (dst
+  // has a stride there) or all reduced; the outer runs split into two lists.
+  const BroadcastPlan p = plan_broadcast(gs, ds, gs);
+  const size_t m = p.size.size();
   std::vector<int64_t> ksize, kstride, rsize, rstride;
   for (size_t k = 0; k + 1 < m; ++k) {
-    (reduced[k] ? rsize : ksize).push_back(size[k]);
-    (reduced[k] ? rstride : kstride).push_back(stride[k]);
+    (p.sb[k] ? ksize : rsize).push_back(p.size[k]);
+    (p.sb[k] ? kstride : rstride).push_back(p.sa[k]);
   }
-  const int64_t nk = shape_numel(ksize), nr = shape_numel(rsize), len = size[m - 1];
-  if (!reduced[m - 1]) {
+  const int64_t nk = shape_numel(ksize), nr = shape_numel(rsize), len = p.size[m - 1];
+  if (p.sb[m - 1]) {
     // The last dim is kept: dst is [nk, len]; add whole dY rows, column block by block.
     const int64_t blocks = (len + kBlock - 1) / kBlock;
     const int64_t work = nr * std::min(len, kBlock);
@@ -244,22 +224,18 @@ void mul_forward(const OpCall&, const Inputs& in, Tensor& out) {
                   [](float x, float y) { return x * y; });
 }
 
-// d(a*b)/da = dy*b, reduced back to a's shape (and symmetrically for b).
+// d(a*b)/da = dy*b at the output's shape, reduced back to a's shape (and
+// symmetrically for b). When no reduction is needed the product lands in din
+// directly and reduce_to's copy sees src == dst and does nothing.
 void mul_backward(const OpCall&, const Inputs& in, const Tensor&, const Tensor& dy, const Grads& din) {
-  Tensor tmp;
   for (size_t i = 0; i < 2; ++i) {
     Tensor* d = grad(din, i);
     if (!d) continue;
     const Tensor& other = *in[1 - i];
-    if (d->shape() == dy.shape()) {
-      broadcast_apply(dy.data(), dy.shape(), other.data(), other.shape(), d->data(), dy.shape(),
-                      [](float g, float o) { return g * o; });
-      continue;
-    }
-    if (tmp.empty()) tmp = Tensor(dy.shape());
-    broadcast_apply(dy.data(), dy.shape(), other.data(), other.shape(), tmp.data(), dy.shape(),
+    Tensor prod = d->shape() == dy.shape() ? *d : Tensor(dy.shape());
+    broadcast_apply(dy.data(), dy.shape(), other.data(), other.shape(), prod.data(), dy.shape(),
                     [](float g, float o) { return g * o; });
-    reduce_to(tmp.data(), tmp.shape(), d->data(), d->shape());
+    reduce_to(prod.data(), prod.shape(), d->data(), d->shape());
   }
 }
 

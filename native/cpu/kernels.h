@@ -52,6 +52,7 @@ EC_CPU_KERNEL(gram)
 EC_CPU_KERNEL(mse_loss)
 EC_CPU_KERNEL(rms_loss)
 EC_CPU_KERNEL(sum_squares)
+EC_CPU_KERNEL(transpose)
 
 #undef EC_CPU_KERNEL
 
@@ -63,7 +64,7 @@ EC_CPU_KERNEL(sum_squares)
   X(Mul, mul) X(Concat, concat) X(Softmax, softmax) X(LogSoftmax, log_softmax) X(Lrn, lrn)  \
   X(BatchNorm, batch_norm) X(Reshape, reshape) X(Flatten, reshape) X(Pad, pad)              \
   X(ResizeBilinear, resize_bilinear) X(Gram, gram) X(MseLoss, mse_loss)                     \
-  X(RmsLoss, rms_loss) X(SumSquares, sum_squares)
+  X(RmsLoss, rms_loss) X(SumSquares, sum_squares) X(Transpose, transpose)
 
 // Direct entry points (the op-table tests call these without a Program).
 void forward(const OpCall& call, const Inputs& in, Tensor& out);

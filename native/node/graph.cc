@@ -133,6 +133,11 @@ Attrs read_attrs(Op op, const Reader& r) {
       else throw Napi::TypeError::New(r.obj.Env(), r.who + ": unknown coord '" + c + "'");
       return a;
     }
+    case Op::Transpose: {
+      TransposeAttrs a;
+      for (int64_t v : r.ints("perm")) a.perm.push_back(static_cast<int>(v));
+      return a;
+    }
     default: return NoAttrs{};
   }
 }

@@ -253,6 +253,9 @@ void layer_cases(Table& t) {
   t.add(Op::RmsLoss, "vector", NoAttrs{}, {in({7}), in({7})});
   t.add(Op::SumSquares, "rank3", NoAttrs{}, {in({2, 3, 4})});
   t.add(Op::SumSquares, "vector", NoAttrs{}, {in({5})});
+  t.add(Op::Transpose, "nhwc_to_nchw", TransposeAttrs{{0, 3, 1, 2}}, {in({2, 3, 4, 5})});
+  t.add(Op::Transpose, "rank3", TransposeAttrs{{2, 0, 1}}, {in({2, 3, 4})});
+  t.add(Op::Transpose, "identity", TransposeAttrs{{0, 1}}, {in({3, 2})});
 }
 
 void shape_cases(Table& t) {

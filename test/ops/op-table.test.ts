@@ -64,6 +64,8 @@ const cases: OpCase[] = [
   { name: 'gram', op: 'gram', inputs: [{ shape: [2, 3, 4, 5] }], build: (g, x) => g.gram('y', x[0]) },
   { name: 'mse loss', op: 'mse_loss', inputs: [{ shape: [2, 3, 4] }, { shape: [2, 3, 4] }], build: (g, x) => g.mseLoss('y', x[0], x[1]) },
   { name: 'rms loss', op: 'rms_loss', inputs: [{ shape: [2, 3, 4] }, { shape: [2, 3, 4] }], build: (g, x) => g.rmsLoss('y', x[0], x[1]) },
+  { name: 'transpose NHWC to NCHW', op: 'transpose', inputs: [{ shape: [2, 3, 4, 5] }], build: (g, x) => g.transpose('y', x[0], [0, 3, 1, 2]) },
+  { name: 'transpose rank 3', op: 'transpose', inputs: [{ shape: [2, 3, 4] }], build: (g, x) => g.transpose('y', x[0], [2, 0, 1]) },
   { name: 'sum of squares', op: 'sum_squares', inputs: [{ shape: [2, 3, 4] }], build: (g, x) => g.sumSquares('y', x[0]) },
 ];
 
@@ -193,6 +195,7 @@ describe('hand-computed cases', () => {
     close((await run((gg, x) => gg.add('y', x, gg.param('b', Tensor.from([10], [1]))), [1, 2], [2])).values, [11, 12]);
     close((await run((gg, x) => gg.pad('y', x, { pads: [2, 1], mode: 'reflect' }), [1, 2, 3], [3])).values, [3, 2, 1, 2, 3, 2]);
     close((await run((gg, x) => gg.pad('y', x, { pads: [1, 2], mode: 'edge' }), [1, 2, 3], [3])).values, [1, 1, 2, 3, 3, 3]);
+    close((await run((gg, x) => gg.transpose('y', x, [1, 0]), [1, 2, 3, 4, 5, 6], [2, 3])).values, [1, 4, 2, 5, 3, 6]);
     close((await run((gg, x) => gg.resizeBilinear('y', x, { height: 1, width: 3, coord: 'align_corners' }), [0, 4], [1, 1, 2, 1])).values, [0, 2, 4]);
   });
 });

@@ -39,7 +39,10 @@ std::vector<Tensor> run_backward(Fwd f, Bwd b, const OpCall& call, const std::ve
   const Tensor y = run(f, call, xs);
   Inputs in;
   std::vector<Tensor> grads;
-  for (const Tensor& x : xs) in.push_back(info.backward_needs_inputs ? &x : nullptr), grads.push_back(poisoned(x.shape()));
+  for (const Tensor& x : xs) {
+    in.push_back(info.backward_needs_inputs ? &x : nullptr);
+    grads.push_back(poisoned(x.shape()));
+  }
   Grads din;
   for (size_t i = 0; i < grads.size(); ++i) din.push_back(want.empty() || want[i] ? &grads[i] : nullptr);
   b(call, in, info.backward_needs_output ? y : Tensor(), dy, din);
@@ -174,11 +177,11 @@ TEST(ew_add_backward_hand) {
 
 TEST(ew_mul_backward_hand) {
   const Tensor a = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6}), b = Tensor::from({3}, {1, 0, -1});
-  const auto g = run_backward(cpu::mul_forward, cpu::mul_backward, kMul, {a, b}, Tensor::from({2, 3}, {1, 1, 1, 2, 2, 2}));
+  const Tensor dy = Tensor::from({2, 3}, {1, 1, 1, 2, 2, 2});
+  const auto g = run_backward(cpu::mul_forward, cpu::mul_backward, kMul, {a, b}, dy);
   check_values(g[0], {1, 0, -1, 2, 0, -2});  // dy * b
   check_values(g[1], {9, 12, 15});           // column sums of dy * a
-  const auto h = run_backward(cpu::mul_forward, cpu::mul_backward, kMul, {a, b}, Tensor::from({2, 3}, {1, 1, 1, 2, 2, 2}),
-                              {false, true});
+  const auto h = run_backward(cpu::mul_forward, cpu::mul_backward, kMul, {a, b}, dy, {false, true});
   check_values(h[1], {9, 12, 15});
 }
 
@@ -246,7 +249,8 @@ TEST(ew_reshape_copy) {
   CHECK(y.data() != x.data());
   const Tensor f = run(cpu::reshape_forward, {Op::Flatten, FlattenAttrs{1}}, {Tensor::from({2, 1, 2}, {1, 2, 3, 4})});
   CHECK(f.shape() == Shape({2, 2}));
-  const auto g = run_backward(cpu::reshape_forward, cpu::reshape_backward, call, {x}, Tensor::from({3, 2}, {6, 5, 4, 3, 2, 1}));
+  const Tensor dy = Tensor::from({3, 2}, {6, 5, 4, 3, 2, 1});
+  const auto g = run_backward(cpu::reshape_forward, cpu::reshape_backward, call, {x}, dy);
   CHECK(g[0].shape() == Shape({2, 3}));
   check_values(g[0], {6, 5, 4, 3, 2, 1});
 }

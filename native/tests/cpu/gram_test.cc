@@ -38,7 +38,10 @@ std::vector<Tensor> run_backward(Fwd f, Bwd b, const OpCall& call, const std::ve
   const Tensor y = run(f, call, xs);
   Inputs in;
   std::vector<Tensor> grads;
-  for (const Tensor& x : xs) in.push_back(info.backward_needs_inputs ? &x : nullptr), grads.push_back(poisoned(x.shape()));
+  for (const Tensor& x : xs) {
+    in.push_back(info.backward_needs_inputs ? &x : nullptr);
+    grads.push_back(poisoned(x.shape()));
+  }
   Grads din;
   for (size_t i = 0; i < grads.size(); ++i) din.push_back(want.empty() || want[i] ? &grads[i] : nullptr);
   b(call, in, info.backward_needs_output ? y : Tensor(), dy, din);

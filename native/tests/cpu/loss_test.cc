@@ -38,7 +38,10 @@ std::vector<Tensor> run_backward(Fwd f, Bwd b, const OpCall& call, const std::ve
   const Tensor y = run(f, call, xs);
   Inputs in;
   std::vector<Tensor> grads;
-  for (const Tensor& x : xs) in.push_back(info.backward_needs_inputs ? &x : nullptr), grads.push_back(poisoned(x.shape()));
+  for (const Tensor& x : xs) {
+    in.push_back(info.backward_needs_inputs ? &x : nullptr);
+    grads.push_back(poisoned(x.shape()));
+  }
   Grads din;
   for (size_t i = 0; i < grads.size(); ++i) din.push_back(want.empty() || want[i] ? &grads[i] : nullptr);
   b(call, in, info.backward_needs_output ? y : Tensor(), dy, din);
@@ -121,7 +124,8 @@ TEST(loss_rms_zero) {
   // a == b: rms is 0 and its derivative does not exist; the kernel returns 0, not NaN.
   const Tensor a = Tensor::from({3}, {1, -2, 3});
   check_values(run(cpu::rms_loss_forward, kRms, {a, a.clone()}), {0});
-  const auto g = run_backward(cpu::rms_loss_forward, cpu::rms_loss_backward, kRms, {a, a.clone()}, Tensor::from({}, {1}));
+  const Tensor one = Tensor::from({}, {1});
+  const auto g = run_backward(cpu::rms_loss_forward, cpu::rms_loss_backward, kRms, {a, a.clone()}, one);
   check_values(g[0], {0, 0, 0});
   check_values(g[1], {0, 0, 0});
 }

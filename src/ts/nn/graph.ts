@@ -378,6 +378,13 @@ export class Graph {
     return this.op('sum_squares', name, [x]);
   }
 
+  /** Permutes dimensions: output dimension i is input dimension perm[i]. */
+  transpose(name: string, x: NodeRef, perm: number[]): NodeRef {
+    if (!Array.isArray(perm) || perm.length > 8) throw invalidParameterError('transpose', 'perm', 'array of axes', perm);
+    perm.forEach((p, i) => checkInteger('transpose', `perm[${i}]`, p, 0, 7));
+    return this.op('transpose', name, [x], { perm: [...perm] });
+  }
+
   /** Compiles the graph into a native Program on the chosen backend. */
   compile(options: CompileOptions = {}): Network {
     const backend = checkOneOf('compile', 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'cudnn', 'auto'] as const);
