@@ -1,5 +1,5 @@
-#include "cpu/kernels.h"
-#include "test.h"
+#include "../../cpu/kernels.h"
+#include "../test.h"
 
 using namespace ec;
 
