@@ -27,10 +27,12 @@ namespace ec::cpu {
 
 namespace {
 
-// Patch-buffer budget in floats per chunk (16 MB); a chunk still holds at
-// least kMinChunkRows rows so the GEMMs stay efficient for very deep patches.
-constexpr int64_t kColsBudget = int64_t{1} << 22;
-constexpr int64_t kMinChunkRows = 64;
+// Patch-buffer size per chunk, in floats: aim for 4 MB (the chunk is still
+// warm in cache when the GEMM reads it) but take at least kMinChunkRows rows,
+// since every chunk repacks the filter, and never exceed 64 MB.
+constexpr int64_t kColsBudget = int64_t{1} << 20;
+constexpr int64_t kColsMax = int64_t{1} << 24;
+constexpr int64_t kMinChunkRows = 512;
 
 struct Conv {
   int64_t N, H, W, C, KH, KW, Cg, Cout, Og, G, OH, OW;
@@ -40,8 +42,11 @@ struct Conv {
   int64_t rows() const { return N * OH * OW; }
   bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
   bool depthwise() const { return Cg == 1 && Og == 1; }
+  // Whole output lines per chunk (col2im relies on it), within the patch budget.
   int64_t chunk_rows() const {
-    return std::min(rows(), std::max(kMinChunkRows, kColsBudget / std::max<int64_t>(1, ld())));
+    const int64_t l = std::max<int64_t>(1, ld());
+    const int64_t want = std::min(std::max(kMinChunkRows, kColsBudget / l), kColsMax / l);
+    return std::min(rows(), std::max<int64_t>(1, want / OW) * OW);
   }
 };
 
@@ -111,30 +116,50 @@ void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) 
   });
 }
 
-// dx += scatter of dcols rows [r0, r1); threads own disjoint channel slices.
+// dx += scatter of dcols rows [r0, r1), which hold whole output lines (r0 and
+// r1 are multiples of OW). Output lines are cut into bands tall enough that
+// bands two apart never touch the same input row; even bands run in parallel,
+// then odd ones, so no two threads add into the same dx element.
 void col2im(const Conv& c, const float* dcols, int64_t r0, int64_t r1, float* dx) {
   const int64_t ld = c.ld(), kkc = c.kkc();
-  parallel_for(0, c.C, 16, [&](int64_t c0, int64_t c1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
-      const float* src = dcols + (r - r0) * ld;
-      for (int64_t kh = 0; kh < c.KH; ++kh) {
-        const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
-        if (ih < 0 || ih >= c.H) continue;
-        for (int64_t kw = 0; kw < c.KW; ++kw) {
-          const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
-          if (iw < 0 || iw >= c.W) continue;
-          float* __restrict d = dx + ((n * c.H + ih) * c.W + iw) * c.C;
-          const int64_t tap = (kh * c.KW + kw) * c.Cg;
-          for (int64_t g = c0 / c.Cg; g * c.Cg < c1; ++g) {
-            const int64_t cs = std::max(c0, g * c.Cg), ce = std::min(c1, (g + 1) * c.Cg);
-            const float* __restrict s = src + g * kkc + tap - g * c.Cg;
-            for (int64_t ci = cs; ci < ce; ++ci) d[ci] += s[ci];
-          }
+  const int64_t line0 = r0 / c.OW, lines = (r1 - r0) / c.OW;
+  const int64_t span = (c.KH - 1) * c.dh + 1;
+  const int64_t band = std::max((span + c.sh - 1) / c.sh, lines / (8 * num_threads()));
+  const int64_t bands = (lines + band - 1) / band;
+  auto scatter_row = [&](int64_t r) {
+    const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
+    const float* src = dcols + (r - r0) * ld;
+    for (int64_t kh = 0; kh < c.KH; ++kh) {
+      const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+      if (ih < 0 || ih >= c.H) continue;
+      float* line = dx + (n * c.H + ih) * c.W * c.C;
+      if (c.G == 1 && c.dw == 1) {
+        // Taps kw = 0..KW-1 are adjacent pixels: one add over the in-bounds run.
+        const int64_t iw0 = ow * c.sw - c.pl;
+        const int64_t lo = std::clamp<int64_t>(-iw0, 0, c.KW), hi = std::clamp<int64_t>(c.W - iw0, lo, c.KW);
+        float* __restrict d = line + (iw0 + lo) * c.C;
+        const float* __restrict s = src + (kh * c.KW + lo) * c.C;
+        for (int64_t i = 0; i < (hi - lo) * c.C; ++i) d[i] += s[i];
+        continue;
+      }
+      for (int64_t kw = 0; kw < c.KW; ++kw) {
+        const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+        if (iw < 0 || iw >= c.W) continue;
+        for (int64_t g = 0; g < c.G; ++g) {
+          float* __restrict d = line + iw * c.C + g * c.Cg;
+          const float* __restrict s = src + g * kkc + (kh * c.KW + kw) * c.Cg;
+          for (int64_t ci = 0; ci < c.Cg; ++ci) d[ci] += s[ci];
         }
       }
     }
-  });
+  };
+  for (int parity = 0; parity < 2; ++parity)
+    parallel_for(0, (bands - parity + 1) / 2, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t first = line0 + (2 * b + parity) * band, last = std::min(line0 + lines, first + band);
+        for (int64_t r = first * c.OW; r < last * c.OW; ++r) scatter_row(r);
+      }
+    });
 }
 
 // out[j] = sum over rows of m[row * cols + j], with per-task partial sums.

@@ -28,9 +28,18 @@ namespace {
 #define EC_INLINE inline __attribute__((always_inline))
 
 template <int VW> struct VecOf;
-template <> struct VecOf<4> { typedef float type __attribute__((vector_size(16))); };
-template <> struct VecOf<8> { typedef float type __attribute__((vector_size(32))); };
-template <> struct VecOf<16> { typedef float type __attribute__((vector_size(64))); };
+template <> struct VecOf<4> {
+  typedef float type __attribute__((vector_size(16)));
+  typedef int32_t mask __attribute__((vector_size(16)));
+};
+template <> struct VecOf<8> {
+  typedef float type __attribute__((vector_size(32)));
+  typedef int32_t mask __attribute__((vector_size(32)));
+};
+template <> struct VecOf<16> {
+  typedef float type __attribute__((vector_size(64)));
+  typedef int32_t mask __attribute__((vector_size(64)));
+};
 
 // One call's arguments.
 struct Gemm {
@@ -83,27 +92,76 @@ struct Kernel {
   using V = typename VecOf<VW>::type;
   static constexpr int NR = 2 * VW;
 
+  using IV = typename VecOf<VW>::mask;
+
+  // In-register transpose of VW rows of VW floats: log2(VW) butterfly stages,
+  // stage d swapping the d-wide off-diagonal blocks of rows i and i+d.
+  static EC_INLINE void transpose(V (&r)[VW]) {
+#pragma GCC unroll 8
+    for (int d = 1; d < VW; d *= 2) {
+      IV lo, hi;
+      for (int j = 0; j < VW; ++j) {
+        lo[j] = (j & d) ? VW + j - d : j;
+        hi[j] = (j & d) ? VW + j : j + d;
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; ++i)
+        if (!(i & d)) {
+          const V a = r[i], b = r[i + d];
+          r[i] = __builtin_shuffle(a, b, lo);
+          r[i + d] = __builtin_shuffle(a, b, hi);
+        }
+    }
+  }
+
   // op(A)[i0:i0+mc, k0:k0+kc] * alpha -> MR-row panels, each kc x MR (k-major).
+  // The destination needs VW floats of slack past mc_padded * kc (see below).
   static EC_INLINE void pack_a(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
     const float alpha = g.alpha;
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
       float* __restrict d = dst + ir * kc;
+      int64_t k = 0;
+      if (!g.ta && m == MR && MR <= VW) {
+        // Rows of op(A) are contiguous: load VW k-values of each row, transpose,
+        // and store each k's MR values as a full vector; the VW - MR extra lanes
+        // land on the next k's slot (rewritten next) or the slack after the buffer.
+        const float* s = g.A + (i0 + ir) * g.lda + k0;
+        for (; k + VW <= kc; k += VW) {
+          V r[VW];
+#pragma GCC unroll 16
+          for (int i = 0; i < VW; ++i) {
+            r[i] = V{};
+            if (i < MR) std::memcpy(&r[i], s + i * g.lda + k, sizeof(V));
+          }
+          transpose(r);
+#pragma GCC unroll 16
+          for (int j = 0; j < VW; ++j) {
+            const V out = r[j] * alpha;
+            std::memcpy(d + (k + j) * MR, &out, sizeof(V));
+          }
+        }
+      }
       if (!g.ta) {
-        // Row i of op(A) is contiguous: read rows, write with stride MR.
         for (int i = 0; i < m; ++i) {
           const float* __restrict s = g.A + (i0 + ir + i) * g.lda + k0;
-          for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = alpha * s[k];
+          for (int64_t kk = k; kk < kc; ++kk) d[kk * MR + i] = alpha * s[kk];
+        }
+      } else if (m == MR) {
+        for (; k < kc; ++k) {
+          const float* __restrict s = g.A + (k0 + k) * g.lda + i0 + ir;
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) d[k * MR + i] = alpha * s[i];
         }
       } else {
-        for (int64_t k = 0; k < kc; ++k) {
+        for (; k < kc; ++k) {
           const float* __restrict s = g.A + (k0 + k) * g.lda + i0 + ir;
           for (int i = 0; i < m; ++i) d[k * MR + i] = alpha * s[i];
         }
       }
       if (m < MR)
-        for (int64_t k = 0; k < kc; ++k)
-          for (int i = m; i < MR; ++i) d[k * MR + i] = 0.f;
+        for (int64_t kk = 0; kk < kc; ++kk)
+          for (int i = m; i < MR; ++i) d[kk * MR + i] = 0.f;
     }
   }
 
@@ -245,6 +303,8 @@ struct Kernel {
 };
 
 constexpr int64_t kSmallM = 4;
+// Floats past the packed A block that pack_a's full-vector stores may touch.
+constexpr int64_t kPackSlack = 16;
 // Floats of packed op(B) kept at once (8 MB): a K x nc block.
 constexpr int64_t kBPackBudget = int64_t{1} << 21;
 

@@ -25,6 +25,7 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value Shape(const Napi::CallbackInfo& info);   // [sync]
   Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array
   Napi::Value Dispose(const Napi::CallbackInfo& info); // [sync]
+  Napi::Value Reshape(const Napi::CallbackInfo& info); // [sync] shares storage
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Tensor tensor_;
   bool disposed_ = false;

@@ -12,6 +12,7 @@ Napi::Function NativeTensor::Init(Napi::Env env) {
                                  {InstanceMethod("shape", &NativeTensor::Shape),
                                   InstanceMethod("data", &NativeTensor::Data),
                                   InstanceMethod("dispose", &NativeTensor::Dispose),
+                                  InstanceMethod("reshape", &NativeTensor::Reshape),
                                   InstanceMethod("disposed", &NativeTensor::Disposed)});
   ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
   return f;
@@ -84,6 +85,18 @@ Napi::Value NativeTensor::Data(const Napi::CallbackInfo& info) {
   Napi::Float32Array out = Napi::Float32Array::New(info.Env(), tensor_.numel());
   if (tensor_.numel()) std::memcpy(out.Data(), tensor_.data(), tensor_.numel() * sizeof(float));
   return out;
+}
+
+// [sync] reshape(shape) -> a tensor sharing this one's storage; throws on a size mismatch.
+Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw Napi::Error::New(env, "reshape: the tensor was disposed");
+  ec::Shape shape = shape_from_js(info[0], "reshape shape");
+  try {
+    return Wrap(env, tensor_.reshaped(shape));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

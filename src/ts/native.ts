@@ -9,6 +9,8 @@ export interface NativeTensor {
   data(): Float32Array;
   dispose(): void;
   disposed(): boolean;
+  /** A tensor of another shape over the same storage. */
+  reshape(shape: number[]): NativeTensor;
 }
 
 export interface NativeTensorConstructor {

@@ -77,6 +77,16 @@ export class Tensor {
     return this.data()[0];
   }
 
+  /** The same values viewed with another shape of equal size (no copy; shares memory). */
+  reshape(shape: readonly number[]): Tensor {
+    this.assertLive('reshape');
+    const dims = checkShape('reshape', 'shape', shape);
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (n !== this.size)
+      throw new Error(`reshape: cannot view [${this.dims.join(',')}] (${this.size} values) as [${dims.join(',')}] (${n} values)`);
+    return new Tensor(this.handle.reshape(dims));
+  }
+
   dispose(): void {
     this.handle.dispose();
   }

@@ -107,7 +107,8 @@ export interface ResizeOptions {
   coord?: 'half_pixel' | 'align_corners' | 'asymmetric';
 }
 
-type NodeDef =
+/** One node of a graph as data (see Graph.nodes / Graph.fromNodes). */
+export type NodeDef =
   | { name: string; kind: 'input'; shape?: number[] }
   | { name: string; kind: 'param'; value: Tensor }
   | { name: string; kind: 'op'; op: string; inputs: string[]; attrs: Record<string, unknown> };
@@ -144,6 +145,22 @@ export class Graph {
 
   has(name: string): boolean {
     return this.index.has(name);
+  }
+
+  /** The nodes as data, in order (attributes as the native side reads them). */
+  nodes(): readonly NodeDef[] {
+    return this.defs.map((d) => ({ ...d }));
+  }
+
+  /** A graph from node data, e.g. a rewritten copy of another graph's nodes(). */
+  static fromNodes(defs: readonly NodeDef[]): Graph {
+    const g = new Graph();
+    for (const d of defs) {
+      if (d.kind === 'op') d.inputs.forEach((r, i) => g.ref(d.op, `input ${i}`, r));
+      if (d.kind === 'param') d.value.assertLive(`param '${d.name}'`);
+      g.addNode({ ...d });
+    }
+    return g;
   }
 
   private addNode(def: NodeDef): NodeRef {

@@ -1,0 +1,14 @@
+// Image I/O: the public surface of src/ts/image (re-exported by src/ts/index.ts).
+export { readImage, writeImage, resizeImage, imageToTensor, tensorToImage } from './io';
+export type {
+  Image,
+  ImageFormat,
+  ResizeMode,
+  ResizeKernel,
+  ImageResizeOptions,
+  ReadImageOptions,
+  WriteImageOptions,
+  ImageToTensorOptions,
+} from './io';
+export { decodeBmp, isBmp } from './bmp';
+export type { BmpImage } from './bmp';
