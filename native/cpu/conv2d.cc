@@ -42,11 +42,13 @@ struct Conv {
   int64_t rows() const { return N * OH * OW; }
   bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
   bool depthwise() const { return Cg == 1 && Og == 1; }
-  // Whole output lines per chunk (col2im relies on it), within the patch budget.
+  // Whole output lines per chunk, and enough of them that chunks two apart
+  // never read the same input row (col2im relies on both), within the budget.
   int64_t chunk_rows() const {
     const int64_t l = std::max<int64_t>(1, ld());
     const int64_t want = std::min(std::max(kMinChunkRows, kColsBudget / l), kColsMax / l);
-    return std::min(rows(), std::max<int64_t>(1, want / OW) * OW);
+    const int64_t min_lines = ((KH - 1) * dh + 1 + sh - 1) / sh;
+    return std::min(rows(), std::max(min_lines, want / OW) * OW);
   }
 };
 
@@ -75,6 +77,22 @@ float* scratch(std::vector<float>& v, int64_t n) {
   return v.data();
 }
 
+// Copies / zeroes n floats with fixed-size moves the compiler inlines: the
+// runs here are often a few floats (3-channel images), where a libc call per
+// run would cost more than the copy.
+inline void copy_floats(float* d, const float* s, int64_t n) {
+  for (; n >= 16; n -= 16, d += 16, s += 16) std::memcpy(d, s, 64);
+  if (n & 8) std::memcpy(d, s, 32), d += 8, s += 8;
+  if (n & 4) std::memcpy(d, s, 16), d += 4, s += 4;
+  if (n & 2) std::memcpy(d, s, 8), d += 2, s += 2;
+  if (n & 1) *d = *s;
+}
+inline void zero_floats(float* d, int64_t n) {
+  static const float zeros[16] = {};
+  for (; n >= 16; n -= 16, d += 16) std::memcpy(d, zeros, 64);
+  copy_floats(d, zeros, n);
+}
+
 // Grain for row loops: aim for ~32K floats of work per task.
 int64_t row_grain(int64_t per_row) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, per_row)); }
 
@@ -94,9 +112,9 @@ void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) 
           const int64_t iw0 = ow * c.sw - c.pl;
           const int64_t lo = row_ok ? std::clamp<int64_t>(-iw0, 0, c.KW) : c.KW;
           const int64_t hi = row_ok ? std::clamp<int64_t>(c.W - iw0, lo, c.KW) : c.KW;
-          std::fill(d, d + lo * c.C, 0.f);
-          if (hi > lo) std::memcpy(d + lo * c.C, x + ((n * c.H + ih) * c.W + iw0 + lo) * c.C, (hi - lo) * c.C * sizeof(float));
-          std::fill(d + hi * c.C, d + c.KW * c.C, 0.f);
+          zero_floats(d, lo * c.C);
+          if (hi > lo) copy_floats(d + lo * c.C, x + ((n * c.H + ih) * c.W + iw0 + lo) * c.C, (hi - lo) * c.C);
+          zero_floats(d + hi * c.C, (c.KW - hi) * c.C);
           continue;
         }
         for (int64_t kw = 0; kw < c.KW; ++kw) {
@@ -106,9 +124,9 @@ void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) 
           for (int64_t g = 0; g < c.G; ++g) {
             float* d = dst + g * kkc + (kh * c.KW + kw) * c.Cg;
             if (ok)
-              std::copy(src + g * c.Cg, src + (g + 1) * c.Cg, d);
+              copy_floats(d, src + g * c.Cg, c.Cg);
             else
-              std::fill(d, d + c.Cg, 0.f);
+              zero_floats(d, c.Cg);
           }
         }
       }
@@ -185,7 +203,7 @@ void column_sums(const float* m, int64_t rows, int64_t cols, float* out) {
 // Rows of y start as the bias (the GEMMs then accumulate) or are left to be overwritten.
 void fill_bias(float* y, int64_t rows, int64_t cout, const float* bias) {
   parallel_for(0, rows, row_grain(cout), [&](int64_t a, int64_t b) {
-    for (int64_t r = a; r < b; ++r) std::copy(bias, bias + cout, y + r * cout);
+    for (int64_t r = a; r < b; ++r) copy_floats(y + r * cout, bias, cout);
   });
 }
 
@@ -277,6 +295,36 @@ void depthwise_backward(const Conv& c, const float* x, const float* w, const flo
   }
 }
 
+// How the output rows are cut into chunks and spread over the pool. With many
+// chunks, whole chunks run concurrently (their inner loops then run serially
+// on their thread), which costs one pool hand-off per pass instead of several
+// per chunk; with few, chunks run in turn and their loops and GEMMs go parallel.
+struct Chunks {
+  int64_t rows, count, total_rows;  // rows per chunk, chunks, rows in all
+  bool parallel;
+};
+
+Chunks plan_chunks(const Conv& c) {
+  const int64_t rows = c.chunk_rows(), count = (c.rows() + rows - 1) / rows;
+  return {rows, count, c.rows(), count >= 4 * num_threads()};
+}
+
+// Calls f(r0, r1) for chunks first, first + step, ...
+template <class F>
+void for_chunks(const Chunks& ch, int64_t first, int64_t step, F f) {
+  const int64_t n = ch.count > first ? (ch.count - first + step - 1) / step : 0;
+  auto run = [&](int64_t k) {
+    const int64_t i = first + k * step;
+    f(i * ch.rows, std::min(ch.total_rows, (i + 1) * ch.rows));
+  };
+  if (ch.parallel)
+    parallel_for(0, n, 1, [&](int64_t a, int64_t b) {
+      for (int64_t k = a; k < b; ++k) run(k);
+    });
+  else
+    for (int64_t k = 0; k < n; ++k) run(k);
+}
+
 }  // namespace
 
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
@@ -287,24 +335,26 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   float* y = out.data();
   const int64_t rows = c.rows();
   if (rows == 0 || c.Cout == 0) return;
-  if (c.depthwise() && c.C > 0) return depthwise_forward(c, x, w, bias, y);
+  if (c.depthwise()) return depthwise_forward(c, x, w, bias, y);
 
   const float beta = bias ? 1.f : 0.f;
-  if (bias) fill_bias(y, rows, c.Cout, bias);
   if (c.pointwise()) {
+    if (bias) fill_bias(y, rows, c.Cout, bias);
     for (int64_t g = 0; g < c.G; ++g)
       gemm(false, false, rows, c.Og, c.Cg, 1.f, x + g * c.Cg, c.C, w + g * c.Og, c.Cout, beta, y + g * c.Og, c.Cout);
     return;
   }
-  const int64_t ld = c.ld(), kkc = c.kkc(), chunk = c.chunk_rows();
-  float* cols = scratch(tl_cols, chunk * ld);
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t r1 = std::min(rows, r0 + chunk);
+  const int64_t ld = c.ld(), kkc = c.kkc();
+  const Chunks ch = plan_chunks(c);
+  for_chunks(ch, 0, 1, [&](int64_t r0, int64_t r1) {
+    float* cols = scratch(tl_cols, ch.rows * ld);
+    float* yc = y + r0 * c.Cout;
+    if (bias) fill_bias(yc, r1 - r0, c.Cout, bias);
     im2col(c, x, r0, r1, cols);
     for (int64_t g = 0; g < c.G; ++g)
-      gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta,
-           y + r0 * c.Cout + g * c.Og, c.Cout);
-  }
+      gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta, yc + g * c.Og,
+           c.Cout);
+  });
 }
 
 void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dyt, const Grads& din) {
@@ -314,14 +364,14 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
   float* dx = din.size() > 0 && din[0] ? din[0]->data() : nullptr;
   float* dw = din.size() > 1 && din[1] ? din[1]->data() : nullptr;
   float* db = din.size() > 2 && din[2] ? din[2]->data() : nullptr;
-  const int64_t rows = c.rows();
+  const int64_t rows = c.rows(), w_numel = wt.numel();
 
   if (db) column_sums(dy, rows, c.Cout, db);
   if (!dx && !dw) return;
   if (rows == 0 || c.Cout == 0 || c.C == 0) {
     // Nothing flows: gradients are all zero (or have no elements).
-    if (dx) std::fill(dx, dx + din[0]->numel(), 0.f);
-    if (dw) std::fill(dw, dw + din[1]->numel(), 0.f);
+    if (dx) std::fill(dx, dx + xt.numel(), 0.f);
+    if (dw) std::fill(dw, dw + w_numel, 0.f);
     return;
   }
   if (c.depthwise()) return depthwise_backward(c, x, w, dy, dx, dw);
@@ -336,24 +386,51 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
     return;
   }
 
-  const int64_t ld = c.ld(), kkc = c.kkc(), chunk = c.chunk_rows();
-  float* cols = dw ? scratch(tl_cols, chunk * ld) : nullptr;
-  float* dcols = dx ? scratch(tl_dcols, chunk * ld) : nullptr;
-  if (dx) std::fill(dx, dx + din[0]->numel(), 0.f);
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t r1 = std::min(rows, r0 + chunk), m = r1 - r0;
-    const float* dyc = dy + r0 * c.Cout;
-    if (dw) {
-      im2col(c, x, r0, r1, cols);
-      for (int64_t g = 0; g < c.G; ++g)
-        gemm(true, false, kkc, c.Og, m, 1.f, cols + g * kkc, ld, dyc + g * c.Og, c.Cout, r0 == 0 ? 0.f : 1.f,
-             dw + g * c.Og, c.Cout);
+  const int64_t ld = c.ld(), kkc = c.kkc();
+  const Chunks ch = plan_chunks(c);
+  if (dw) {
+    // dW_g = sum over chunks of cols_g^T * dY_g. Concurrent chunks accumulate
+    // into one partial filter per task (tasks own fixed chunk sets), summed at the end.
+    const int64_t tasks = ch.parallel ? std::min<int64_t>(ch.count, num_threads()) : 1;
+    std::vector<float> part(tasks > 1 ? static_cast<size_t>(tasks * w_numel) : 0);
+    auto task = [&](int64_t t) {
+      float* acc = tasks > 1 ? part.data() + t * w_numel : dw;
+      float* cols = scratch(tl_cols, ch.rows * ld);
+      for (int64_t i = t; i < ch.count; i += tasks) {
+        const int64_t r0 = i * ch.rows, r1 = std::min(rows, r0 + ch.rows);
+        im2col(c, x, r0, r1, cols);
+        for (int64_t g = 0; g < c.G; ++g)
+          gemm(true, false, kkc, c.Og, r1 - r0, 1.f, cols + g * kkc, ld, dy + r0 * c.Cout + g * c.Og, c.Cout,
+               i == t ? 0.f : 1.f, acc + g * c.Og, c.Cout);
+      }
+    };
+    if (tasks == 1) {
+      task(0);
+    } else {
+      parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) task(t);
+      });
+      parallel_for(0, w_numel, 4096, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i) {
+          float s = 0.f;
+          for (int64_t t = 0; t < tasks; ++t) s += part[t * w_numel + i];
+          dw[i] = s;
+        }
+      });
     }
-    if (dx) {
-      for (int64_t g = 0; g < c.G; ++g)
-        gemm(false, true, m, kkc, c.Og, 1.f, dyc + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f, dcols + g * kkc, ld);
-      col2im(c, dcols, r0, r1, dx);
-    }
+  }
+  if (dx) {
+    // dcols = dY_g * W_g^T, scattered into dx. Concurrent chunks run in two
+    // phases (even, then odd chunks): chunks two apart never share an input row.
+    parallel_for(0, xt.numel(), 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.f); });
+    for (int parity = 0; parity < 2; ++parity)
+      for_chunks(ch, parity, 2, [&](int64_t r0, int64_t r1) {
+        float* dcols = scratch(tl_dcols, ch.rows * ld);
+        for (int64_t g = 0; g < c.G; ++g)
+          gemm(false, true, r1 - r0, kkc, c.Og, 1.f, dy + r0 * c.Cout + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f,
+               dcols + g * kkc, ld);
+        col2im(c, dcols, r0, r1, dx);
+      });
   }
 }
 

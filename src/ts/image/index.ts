@@ -10,5 +10,5 @@ export type {
   WriteImageOptions,
   ImageToTensorOptions,
 } from './io';
-export { decodeBmp, isBmp } from './bmp';
+export { decodeBmp } from './bmp';
 export type { BmpImage } from './bmp';

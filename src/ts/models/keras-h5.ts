@@ -1,0 +1,158 @@
+// Keras HDF5 files, read with h5wasm (the maintained HDF5 library compiled to
+// WebAssembly): full models (model_config + model_weights) and weights-only
+// files such as keras-applications' vgg16_weights_tf_dim_ordering_tf_kernels.h5,
+// which need the architecture from the zoo.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vm from 'vm';
+
+import { weightRoles } from './architectures';
+import { buildKerasGraph, WeightMap } from './keras';
+import { LoadedModel } from './types';
+
+// h5wasm ships ESM and a self-contained browser bundle; the bundle loads in
+// CommonJS and under jest alike, and works on an in-memory file system.
+interface H5Node {
+  keys?: () => string[];
+  attrs: Record<string, { value: unknown }>;
+  shape?: number[];
+  value?: unknown;
+  get?: (p: string) => H5Node | null;
+}
+interface H5Module {
+  ready: Promise<{ FS: { writeFile(p: string, d: Uint8Array): void; unlink(p: string): void } }>;
+  File: new (p: string, mode: string) => H5Node & { close(): void; get(p: string): H5Node | null };
+}
+
+let h5: Promise<H5Module> | undefined;
+
+/** h5wasm's package exports hide its files from require.resolve; look in node_modules upward. */
+function findBundle(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const f = path.join(dir, 'node_modules', 'h5wasm', 'dist', 'iife', 'h5wasm.js');
+    if (fs.existsSync(f)) return f;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error('keras: the h5wasm package is missing; reinstall eyecandy (npm install)');
+}
+
+/** The h5wasm module, loaded once. */
+export function h5wasm(): Promise<H5Module> {
+  if (!h5) {
+    h5 = (async () => {
+      const file = findBundle();
+      // Run the bundle as a function body in this realm; its top-level `var h5wasm` is the module.
+      const code = await fs.promises.readFile(file, 'utf8');
+      const mod = vm.compileFunction(`${code}\nreturn h5wasm;`, [], { filename: file })() as H5Module;
+      await mod.ready;
+      return mod;
+    })();
+  }
+  return h5;
+}
+
+const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  if (Array.isArray(v) && v.length === 1) return text(v[0]);
+  return String(v);
+}
+
+function strings(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(text);
+  if (typeof v === 'string') return [v];
+  return [];
+}
+
+export interface KerasH5Options {
+  /**
+   * Keras model config to use when the file holds weights only (or to
+   * override the file's own). The zoo passes VGG16/VGG19's here.
+   */
+  architecture?: unknown;
+}
+
+let counter = 0;
+
+export async function loadKerasH5(file: string, options: KerasH5Options = {}): Promise<LoadedModel> {
+  const who = `keras: '${file}'`;
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    throw new Error(`${who} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (bytes.length < 8 || !bytes.subarray(0, 8).equals(HDF5_MAGIC))
+    throw new Error(`${who} is not an HDF5 file (no HDF5 signature)`);
+  const mod = await h5wasm();
+  const { FS } = await mod.ready;
+  const mem = `/eyecandy-${process.pid}-${++counter}-${path.basename(file).replace(/[^\w.-]/g, '_')}`;
+  FS.writeFile(mem, bytes);
+  let f: (H5Node & { close(): void; get(p: string): H5Node | null }) | undefined;
+  try {
+    try {
+      f = new mod.File(mem, 'r');
+      f.keys?.();
+    } catch (err) {
+      throw new Error(`${who} is truncated or corrupt (HDF5: ${(err as Error).message ?? String(err)})`);
+    }
+    let config = options.architecture;
+    if (!config && f.attrs.model_config) {
+      try {
+        config = JSON.parse(text(f.attrs.model_config.value));
+      } catch (err) {
+        throw new Error(`${who} has a model_config that is not JSON (${(err as Error).message})`);
+      }
+    }
+    if (!config)
+      throw new Error(`${who} holds weights only (no model_config); load it through the zoo (--model vgg16 with a local file) or pass an architecture`);
+
+    // Look before every get(): a failed HDF5 lookup prints diagnostics to stderr.
+    const has = (n: H5Node, key: string) => (n.keys?.() ?? []).includes(key);
+    const root = has(f, 'model_weights') ? f.get('model_weights')! : f;
+    const layerNames = strings(root.attrs.layer_names?.value) ;
+    const available = layerNames.length ? layerNames : (root.keys?.() ?? []);
+    const weights: WeightMap = new Map();
+    const layers = ((config as { config?: { layers?: unknown } }).config?.layers ?? (config as { config?: unknown }).config) as
+      | { class_name: string; config: Record<string, unknown> & { name: string } }[]
+      | undefined;
+    for (const layer of layers ?? []) {
+      const roles = weightRoles(layer.class_name, layer.config);
+      if (!roles.length) continue;
+      const name = layer.config.name;
+      const group = available.includes(name) && has(root, name) ? root.get?.(name) : null;
+      if (!group)
+        throw new Error(
+          `${who} has no weights for layer '${name}' (the file's layers: ${available.slice(0, 8).join(', ')}${available.length > 8 ? ', ...' : ''}); is it a file for another network?`,
+        );
+      const names = strings(group.attrs.weight_names?.value);
+      if (names.length !== roles.length)
+        throw new Error(`${who}: layer '${name}' holds ${names.length} weights but a ${layer.class_name} needs ${roles.length} (${roles.join(', ')})`);
+      names.forEach((wn, i) => {
+        // Keras nests datasets as <layer>/<weight name>, the name itself holding a '/'.
+        const ds = group.get?.(wn);
+        if (!ds || !ds.shape) throw new Error(`${who}: layer '${name}' lists weight '${wn}' which the file lacks`);
+        const v = ds.value;
+        const data = v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+        weights.set(`${name}/${roles[i]}`, { shape: ds.shape, data });
+      });
+    }
+    const model = buildKerasGraph(config, weights, { format: 'keras', source: file });
+    // Catch a file of another network now, naming the layer, rather than at the first run.
+    const [, h, w, c] = model.inputShape;
+    const probe = model.graph.compile();
+    try {
+      probe.inferShapes({ [model.input]: [1, h > 0 ? h : 224, w > 0 ? w : 224, c > 0 ? c : 3] });
+    } catch (err) {
+      throw new Error(`${who} does not fit its architecture: ${(err as Error).message}`);
+    } finally {
+      probe.dispose();
+    }
+    return model;
+  } finally {
+    f?.close();
+    FS.unlink(mem);
+  }
+}
