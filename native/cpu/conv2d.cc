@@ -60,14 +60,8 @@ Conv make_conv(const OpCall& call, const Shape& x, const Shape& w) {
   win.kernel_w = static_cast<int>(w[1]);
   win.ceil_mode = false;
   const Geometry2d g = resolve_window("conv2d", win, x[1], x[2], false);
-  Conv c{};
-  c.N = x[0], c.H = x[1], c.W = x[2], c.C = x[3];
-  c.KH = w[0], c.KW = w[1], c.Cg = w[2], c.Cout = w[3];
-  c.G = a.groups, c.Og = c.Cout / a.groups;
-  c.OH = g.out_h, c.OW = g.out_w;
-  c.sh = g.stride_h, c.sw = g.stride_w, c.dh = g.dilation_h, c.dw = g.dilation_w;
-  c.pt = g.pad_top, c.pl = g.pad_left;
-  return c;
+  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], w[3] / a.groups, a.groups, g.out_h, g.out_w,
+          g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_left};
 }
 
 // Per-thread scratch so repeated calls reuse warm pages.
@@ -91,6 +85,19 @@ inline void zero_floats(float* d, int64_t n) {
   static const float zeros[16] = {};
   for (; n >= 16; n -= 16, d += 16) std::memcpy(d, zeros, 64);
   copy_floats(d, zeros, n);
+}
+
+// Calls f(tap, ih, iw) for each tap (kh * KW + kw) of output pixel (oh, ow) that lands inside the image.
+template <class F>
+inline void for_taps(const Conv& c, int64_t oh, int64_t ow, F f) {
+  for (int64_t kh = 0; kh < c.KH; ++kh) {
+    const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+    if (ih < 0 || ih >= c.H) continue;
+    for (int64_t kw = 0; kw < c.KW; ++kw) {
+      const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+      if (iw >= 0 && iw < c.W) f(kh * c.KW + kw, ih, iw);
+    }
+  }
 }
 
 // Grain for row loops: aim for ~32K floats of work per task.
@@ -180,17 +187,16 @@ void col2im(const Conv& c, const float* dcols, int64_t r0, int64_t r1, float* dx
     });
 }
 
-// out[j] = sum over rows of m[row * cols + j], with per-task partial sums.
+// out[j] = sum over rows of m[row * cols + j]: float partial sums over row
+// blocks, added in double. Also reduces per-task partial filters.
 void column_sums(const float* m, int64_t rows, int64_t cols, float* out) {
   const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows / 256, 4 * num_threads()));
-  std::vector<double> part(static_cast<size_t>(tasks * cols), 0.0);
+  std::vector<float> part(static_cast<size_t>(tasks * cols), 0.f);
   parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> acc(static_cast<size_t>(cols));
     for (int64_t t = t0; t < t1; ++t) {
-      std::fill(acc.begin(), acc.end(), 0.f);
+      float* __restrict acc = part.data() + t * cols;
       for (int64_t r = rows * t / tasks; r < rows * (t + 1) / tasks; ++r)
         for (int64_t j = 0; j < cols; ++j) acc[j] += m[r * cols + j];
-      for (int64_t j = 0; j < cols; ++j) part[t * cols + j] = acc[j];
     }
   });
   for (int64_t j = 0; j < cols; ++j) {
@@ -215,20 +221,14 @@ void depthwise_forward(const Conv& c, const float* x, const float* w, const floa
       for (int64_t ow = 0; ow < c.OW; ++ow) {
         float* __restrict yo = y + (nr * c.OW + ow) * C;
         if (bias)
-          std::copy(bias, bias + C, yo);
+          copy_floats(yo, bias, C);
         else
-          std::fill(yo, yo + C, 0.f);
-        for (int64_t kh = 0; kh < c.KH; ++kh) {
-          const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
-          if (ih < 0 || ih >= c.H) continue;
-          for (int64_t kw = 0; kw < c.KW; ++kw) {
-            const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
-            if (iw < 0 || iw >= c.W) continue;
-            const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
-            const float* __restrict wk = w + (kh * c.KW + kw) * C;
-            for (int64_t ch = 0; ch < C; ++ch) yo[ch] += xi[ch] * wk[ch];
-          }
-        }
+          zero_floats(yo, C);
+        for_taps(c, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
+          const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
+          const float* __restrict wk = w + tap * C;
+          for (int64_t ch = 0; ch < C; ++ch) yo[ch] += xi[ch] * wk[ch];
+        });
       }
     }
   });
@@ -272,33 +272,23 @@ void depthwise_backward(const Conv& c, const float* x, const float* w, const flo
           const int64_t n = nr / c.OH, oh = nr % c.OH;
           for (int64_t ow = 0; ow < c.OW; ++ow) {
             const float* __restrict g = dy + (nr * c.OW + ow) * C;
-            for (int64_t kh = 0; kh < c.KH; ++kh) {
-              const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
-              if (ih < 0 || ih >= c.H) continue;
-              for (int64_t kw = 0; kw < c.KW; ++kw) {
-                const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
-                if (iw < 0 || iw >= c.W) continue;
-                const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
-                float* __restrict ak = acc + (kh * c.KW + kw) * C;
-                for (int64_t ch = 0; ch < C; ++ch) ak[ch] += xi[ch] * g[ch];
-              }
-            }
+            for_taps(c, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
+              const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
+              float* __restrict ak = acc + tap * C;
+              for (int64_t ch = 0; ch < C; ++ch) ak[ch] += xi[ch] * g[ch];
+            });
           }
         }
       }
     });
-    for (int64_t i = 0; i < taps * C; ++i) {
-      float s = 0.f;
-      for (int64_t t = 0; t < tasks; ++t) s += part[t * taps * C + i];
-      dw[i] = s;
-    }
+    column_sums(part.data(), tasks, taps * C, dw);
   }
 }
 
-// How the output rows are cut into chunks and spread over the pool. With many
-// chunks, whole chunks run concurrently (their inner loops then run serially
-// on their thread), which costs one pool hand-off per pass instead of several
-// per chunk; with few, chunks run in turn and their loops and GEMMs go parallel.
+// Output rows cut into chunks. With many chunks, whole chunks run concurrently
+// (their own loops and GEMMs then run serially on their thread): one pool
+// hand-off per pass instead of several per chunk. With few, chunks run in turn
+// and their loops and GEMMs go parallel.
 struct Chunks {
   int64_t rows, count, total_rows;  // rows per chunk, chunks, rows in all
   bool parallel;
@@ -404,20 +394,10 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
                i == t ? 0.f : 1.f, acc + g * c.Og, c.Cout);
       }
     };
-    if (tasks == 1) {
-      task(0);
-    } else {
-      parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) task(t);
-      });
-      parallel_for(0, w_numel, 4096, [&](int64_t a, int64_t b) {
-        for (int64_t i = a; i < b; ++i) {
-          float s = 0.f;
-          for (int64_t t = 0; t < tasks; ++t) s += part[t * w_numel + i];
-          dw[i] = s;
-        }
-      });
-    }
+    parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) task(t);
+    });
+    if (tasks > 1) column_sums(part.data(), tasks, w_numel, dw);
   }
   if (dx) {
     // dcols = dY_g * W_g^T, scattered into dx. Concurrent chunks run in two

@@ -1,12 +1,12 @@
 // Blocked SGEMM (see gemm.h for the contract).
 //
-// Structure (BLIS-style): for each NC-wide column block of C and each KC-deep
-// slice of K, op(B) is packed once into NR-wide panels (k-major, zero padded)
-// shared by all threads; then tasks over (MC-row block, run of B panels) pack
+// Structure (BLIS-style): op(B) is packed for all of K, NC columns at a time,
+// into NR-wide panels (k-major, zero padded) shared by all threads; then tasks
+// over (MC-row block, run of B panels) walk the KC-deep slices of K, packing
 // their MC x KC block of op(A), pre-scaled by alpha, into MR-row panels in a
-// thread-local buffer and sweep an MR x NR register-tile micro-kernel over it.
-// Packing is where trans_a/trans_b and the leading dimensions are absorbed, so
-// the micro-kernel only ever sees unit-stride, aligned, padded panels.
+// thread-local buffer and sweeping an MR x NR register-tile micro-kernel over
+// it. Packing is where trans_a/trans_b and the leading dimensions are absorbed,
+// so the micro-kernel only ever sees unit-stride, aligned, padded panels.
 //
 // The micro-kernel is one template written with GCC vector extensions; it is
 // instantiated per ISA (AVX-512, AVX2+FMA, baseline SSE2) inside functions
@@ -27,18 +27,10 @@ namespace {
 
 #define EC_INLINE inline __attribute__((always_inline))
 
-template <int VW> struct VecOf;
-template <> struct VecOf<4> {
-  typedef float type __attribute__((vector_size(16)));
-  typedef int32_t mask __attribute__((vector_size(16)));
-};
-template <> struct VecOf<8> {
-  typedef float type __attribute__((vector_size(32)));
-  typedef int32_t mask __attribute__((vector_size(32)));
-};
-template <> struct VecOf<16> {
-  typedef float type __attribute__((vector_size(64)));
-  typedef int32_t mask __attribute__((vector_size(64)));
+// VW floats per vector (4: SSE, 8: AVX2, 16: AVX-512) and the matching shuffle mask.
+template <int VW> struct VecOf {
+  typedef float type __attribute__((vector_size(VW * 4)));
+  typedef int32_t mask __attribute__((vector_size(VW * 4)));
 };
 
 // One call's arguments.
@@ -47,9 +39,8 @@ struct Gemm {
   int64_t M, N, K;
   float alpha;
   const float* A;
-  int64_t lda;
   const float* B;
-  int64_t ldb;
+  int64_t lda, ldb;
   float beta;
   float* C;
   int64_t ldc;
@@ -62,15 +53,12 @@ struct Scratch {
   size_t cap = 0;
   ~Scratch() { std::free(p); }
   float* get(size_t n) {
-    if (n > cap) {
-      std::free(p);
-      p = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      if (!p) {
-        cap = 0;
-        throw std::bad_alloc();
-      }
-      cap = n;
-    }
+    if (n <= cap) return p;
+    std::free(p);
+    cap = 0;
+    p = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+    if (!p) throw std::bad_alloc();
+    cap = n;
     return p;
   }
 };
@@ -362,7 +350,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   static const Isa& isa = pick_isa();
-  const Gemm g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  const Gemm g{trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, beta, C, ldc};
   const int threads = num_threads();
   // Work per task must outweigh a pool hand-off; tiny products run inline.
   const bool tiny = M * N * K < (int64_t{1} << 18);
@@ -399,17 +387,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         isa.pack_b(g, k0, std::min(kc_max, K - k0), j0, nc, p, p + 1, bp + k0 * panels * isa.nr);
       }
     };
-    if (tiny)
-      pack(0, k_slices * panels);
-    else
-      parallel_for(0, k_slices * panels, 4, pack);
+    // Hand packing to the pool only in slabs of >= 64K floats.
+    const int64_t items = k_slices * panels;
+    parallel_for(0, items, tiny ? items : std::max<int64_t>(1, 65536 / (kc_max * isa.nr)), pack);
 
     // Enough tasks for every thread, without slicing B panels thinner than 4.
     int64_t n_split = std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks);
     n_split = tiny ? 1 : std::min(n_split, std::max<int64_t>(1, panels / 4));
     const int64_t per_task = (panels + n_split - 1) / n_split;
     auto task = [&](int64_t t0, int64_t t1) {
-      float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc_max));
+      float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc_max + kPackSlack));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t i0 = t / n_split * mc, p0 = t % n_split * per_task, p1 = std::min(panels, p0 + per_task);
         if (p0 >= p1) continue;
@@ -418,10 +405,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
                     bp + k0 * panels * isa.nr, k0 == 0 ? beta : 1.f, ap);
       }
     };
-    if (tiny)
-      task(0, m_blocks * n_split);
-    else
-      parallel_for(0, m_blocks * n_split, 1, task);
+    parallel_for(0, m_blocks * n_split, tiny ? m_blocks * n_split : 1, task);
   }
 }
 

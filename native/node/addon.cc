@@ -58,7 +58,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("opNames", Napi::Function::New(env, OpNames));
-  return exports;
+  return InitVec(env, exports);
 }
 
 }  // namespace ec::node

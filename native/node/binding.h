@@ -26,6 +26,7 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array
   Napi::Value Dispose(const Napi::CallbackInfo& info); // [sync]
   Napi::Value Reshape(const Napi::CallbackInfo& info); // [sync] shares storage
+  Napi::Value Clone(const Napi::CallbackInfo& info);   // [sync] deep copy
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Tensor tensor_;
   bool disposed_ = false;
@@ -52,6 +53,8 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
 };
 
 Graph graph_from_js(const Napi::Object& desc);
+// Adds the vector routines (vecDot, vecAxpy, ..., symEig) to the exports.
+Napi::Object InitVec(Napi::Env env, Napi::Object exports);
 Shape shape_from_js(const Napi::Value& v, const std::string& who);
 Napi::Array shape_to_js(Napi::Env env, const Shape& s);
 

@@ -13,6 +13,7 @@ Napi::Function NativeTensor::Init(Napi::Env env) {
                                   InstanceMethod("data", &NativeTensor::Data),
                                   InstanceMethod("dispose", &NativeTensor::Dispose),
                                   InstanceMethod("reshape", &NativeTensor::Reshape),
+                                  InstanceMethod("clone", &NativeTensor::Clone),
                                   InstanceMethod("disposed", &NativeTensor::Disposed)});
   ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
   return f;
@@ -97,6 +98,12 @@ Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
+}
+
+// [sync] clone() -> a deep copy.
+Napi::Value NativeTensor::Clone(const Napi::CallbackInfo& info) {
+  if (disposed_) throw Napi::Error::New(info.Env(), "clone: the tensor was disposed");
+  return Wrap(info.Env(), tensor_.clone());
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

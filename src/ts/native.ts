@@ -11,6 +11,8 @@ export interface NativeTensor {
   disposed(): boolean;
   /** A tensor of another shape over the same storage. */
   reshape(shape: number[]): NativeTensor;
+  /** A deep copy. */
+  clone(): NativeTensor;
 }
 
 export interface NativeTensorConstructor {
@@ -70,6 +72,16 @@ export interface Addon {
   info(): NativeInfo;
   setThreads(n: number): void;
   opNames(): string[];
+  // [sync] vector routines over whole tensors (native/cpu/vecops.h); in-place ones mutate their first tensor.
+  vecDot(a: NativeTensor, b: NativeTensor): number;
+  vecAxpy(alpha: number, x: NativeTensor, y: NativeTensor): void;
+  vecScale(x: NativeTensor, alpha: number): void;
+  vecNorm1(x: NativeTensor): number;
+  vecNorm2(x: NativeTensor): number;
+  vecClampChannels(x: NativeTensor, lo: number[], hi: number[]): void;
+  vecAdamStep(x: NativeTensor, g: NativeTensor, m: NativeTensor, v: NativeTensor, lr: number, beta1: number, beta2: number, eps: number, t: number): void;
+  vecRoll(x: NativeTensor, dy: number, dx: number): NativeTensor;
+  symEig(matrix: Float64Array, n: number): { values: Float64Array; vectors: Float64Array };
 }
 
 const root = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');

@@ -87,6 +87,12 @@ export class Tensor {
     return new Tensor(this.handle.reshape(dims));
   }
 
+  /** A deep copy in native memory. */
+  clone(): Tensor {
+    this.assertLive('clone');
+    return new Tensor(this.handle.clone());
+  }
+
   dispose(): void {
     this.handle.dispose();
   }

@@ -66,7 +66,7 @@ function sendHalf(res: http.ServerResponse, then: 'cut' | 'stall'): void {
 }
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-dl-'));
-const remote = (urls: string[], extra: Partial<RemoteFile> = {}): RemoteFile => ({ name: NAME, urls, sha256: sha, size: data.length, ...extra });
+const remote = (urls: string[], extra: Partial<RemoteFile> = {}): RemoteFile => ({ name: NAME, urls, digest: sha, size: data.length, ...extra });
 const files = (dir: string): string[] =>
   (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 
@@ -130,7 +130,7 @@ test('checksum mismatch: pinned error text and nothing left in the cache', async
   const s = await serve((req, res) => sendFile(req, res));
   const dir = tmp();
   const wrong = 'ab'.repeat(32);
-  const err = await fetchFile(remote([`${s.url}/m.json`], { sha256: wrong }), { cacheDir: dir }).catch((e: Error) => e);
+  const err = await fetchFile(remote([`${s.url}/m.json`], { digest: wrong }), { cacheDir: dir }).catch((e: Error) => e);
   expect(err).toBeInstanceOf(DownloadError);
   expect((err as Error).message.split('\n')[0]).toBe(`download: checksum mismatch for ${NAME}: expected ${wrong} but received ${sha}`);
   expect(files(dir)).toEqual([]);
@@ -233,8 +233,8 @@ test('options and files are checked with the usual error text', async () => {
   await expect(fetchFile(remote([], { name: '../x' }))).rejects.toThrow(
     "download: Expected relative '/'-separated path without '..' for file.name but received '../x' of type string",
   );
-  await expect(fetchFile(remote([], { sha256: 'abc' }))).rejects.toThrow(
-    "download: Expected 64 hex digits for file.sha256 but received 'abc' of type string",
+  await expect(fetchFile(remote([], { digest: 'abc' }))).rejects.toThrow(
+    "download: Expected 64 (sha256) or 32 (md5) hex digits for file.digest but received 'abc' of type string",
   );
   await expect(fetchFile(remote([]), { cacheDir: tmp(), retries: 11 })).rejects.toThrow(
     'download: Expected integer between 0 and 10 for retries but received 11 of type number',

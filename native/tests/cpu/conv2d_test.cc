@@ -11,6 +11,7 @@
 
 #include "core/ops.h"
 #include "cpu/kernels.h"
+#include "cpu/threadpool.h"
 #include "../test.h"
 
 namespace {
@@ -289,6 +290,19 @@ TEST(conv2d_many_row_chunks) {
   std::mt19937 rng(13);
   check_against_ref(conv_call(win(1, 1, 1, 1, 1, 1, 1, 1)), {1, 31, 33, 512}, {3, 3, 512, 4}, rng, "chunks g1");
   check_against_ref(conv_call(win(1, 1, 1, 1, 1, 1, 1, 1), 2), {1, 31, 33, 512}, {3, 3, 256, 4}, rng, "chunks g2");
+}
+
+TEST(conv2d_concurrent_chunks) {
+  // With 2 threads, >= 8 chunks run concurrently: per-task partial filters for
+  // dW and the even/odd chunk phases of col2im. Chunks here are a few output
+  // lines each (wide rows of deep patches), the minimum the dilated/strided
+  // window allows, so neighbouring chunks do share input rows.
+  std::mt19937 rng(15);
+  const int saved = ec::cpu::num_threads();
+  ec::cpu::set_num_threads(2);
+  check_against_ref(conv_call(win(1, 1, 2, 2, 2, 2, 2, 2)), {1, 48, 300, 256}, {3, 3, 256, 2}, rng, "dilated");
+  check_against_ref(conv_call(win(2, 2, 1, 1, 1, 1, 1, 1)), {1, 80, 300, 256}, {3, 3, 256, 2}, rng, "strided");
+  ec::cpu::set_num_threads(saved);
 }
 
 TEST(conv2d_backward_only_requested_grads) {

@@ -1,33 +1,31 @@
 #!/usr/bin/env node
 // The eyecandy command line.
-import { doctor } from '../info';
+import { UsageError } from './args';
+import { runClassify } from './classify';
+import { runDoctor } from './doctor';
+import { runModels } from './models';
 
 const USAGE = `usage: eyecandy <command> [options]
 
 commands:
+  classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--size PX]
+                     top-N ImageNet classes of each image
+  models list|fetch|verify|path [NAME...]
+                     the model zoo: what is cached, download, check, where
   doctor [--json]    version, backends compiled and available, SIMD level, threads
-  help               this text`;
+  help               this text
 
-function runDoctor(args: string[]): number {
-  const d = doctor();
-  if (args.includes('--json')) {
-    process.stdout.write(JSON.stringify(d, null, 2) + '\n');
-    return 0;
-  }
-  const lines = [
-    `eyecandy ${d.version}  (node ${d.node}, ${d.platform})`,
-    `backends compiled: ${d.backends.join(', ')}`,
-    ...d.status.map((s) => `  ${s.name.padEnd(6)} ${(s.available ? 'available' : s.compiled ? 'unavailable' : 'not compiled').padEnd(13)} ${s.detail}`),
-    `simd: ${d.simd}`,
-    `threads: ${d.threads}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  return 0;
-}
+models: vgg16 (default), vgg19, vgg19-uint8, mobilenet-v1-0.25, or a path to a
+.onnx, a TF.js model.json or a Keras .h5. Offline, set EYECANDY_MIRROR to a
+folder or base URL holding the zoo's files, or pass --model PATH.`;
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    case 'classify':
+      return runClassify(rest);
+    case 'models':
+      return runModels(rest);
     case 'doctor':
       return runDoctor(rest);
     case undefined:
@@ -37,16 +35,19 @@ export function main(argv: string[]): number {
       process.stdout.write(USAGE + '\n');
       return 0;
     default:
-      process.stderr.write(`eyecandy: unknown command '${cmd}'\n${USAGE}\n`);
-      return 2;
+      throw new UsageError(`eyecandy: unknown command '${cmd}'`);
   }
 }
 
 if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`eyecandy: ${(err as Error).message}\n`);
-    process.exitCode = 1;
-  }
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: Error) => {
+      process.stderr.write(`${err.message.startsWith('eyecandy') ? '' : 'eyecandy: '}${err.message}\n`);
+      if (err instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
+      process.exitCode = err instanceof UsageError ? 2 : 1;
+    },
+  );
 }

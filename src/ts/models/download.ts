@@ -24,8 +24,11 @@ export interface RemoteFile {
   name: string;
   /** Canonical http(s) URLs, tried in order after the mirror; may be empty when only a mirror serves it. */
   urls: string[];
-  /** sha256 of the whole file, 64 hex digits. */
-  sha256: string;
+  /**
+   * Digest of the whole file in hex: sha256 (64 digits), or md5 (32 digits) where
+   * the publisher gives only that (the Keras applications weights).
+   */
+  digest: string;
   /** Size in bytes when known (integer >= 0): checked before hashing, and the progress total when a server omits it. */
   size?: number;
 }
@@ -76,18 +79,18 @@ export function localPath(file: Pick<RemoteFile, 'name'>, root: string = cacheDi
   return path.join(root, ...file.name.split('/'));
 }
 
-/** Streams the file through sha256; false when it is missing or differs. */
-export async function verifyFile(file: string, sha256: string): Promise<boolean> {
+/** Streams the file through sha256 (or md5 for a 32-digit digest); false when it is missing or differs. */
+export async function verifyFile(file: string, digest: string): Promise<boolean> {
   try {
-    return (await hashFile(file)) === sha256.toLowerCase();
+    return (await hashFile(file, digest)) === digest.toLowerCase();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
 }
 
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
+async function hashFile(file: string, digest: string): Promise<string> {
+  const hash = createHash(digest.length === 32 ? 'md5' : 'sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
 }
@@ -132,7 +135,7 @@ export async function fetchFile(file: RemoteFile, options: FetchOptions = {}): P
     throw invalidParameterError(WHO, 'signal', 'AbortSignal', signal);
   const timeoutMs = checkInteger(WHO, 'timeoutMs', options.timeoutMs ?? 30000, 1, 3600000);
   const retries = checkInteger(WHO, 'retries', options.retries ?? 2, 0, 10);
-  const sha = file.sha256.toLowerCase();
+  const sha = file.digest.toLowerCase();
 
   const target = localPath(file, root);
   if ((file.size === undefined || (await sizeOf(target)) === file.size) && (await verifyFile(target, sha)))
@@ -196,7 +199,7 @@ export async function fetchFile(file: RemoteFile, options: FetchOptions = {}): P
 
 function checkFile(file: RemoteFile): void {
   if (!file || typeof file !== 'object') throw invalidParameterError(WHO, 'file', 'RemoteFile object', file);
-  const { name, urls, sha256, size } = file;
+  const { name, urls, digest, size } = file;
   const parts = typeof name === 'string' ? name.split('/') : [];
   if (
     typeof name !== 'string' ||
@@ -206,15 +209,15 @@ function checkFile(file: RemoteFile): void {
     throw invalidParameterError(WHO, 'file.name', "relative '/'-separated path without '..'", name);
   if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string' && /^https?:\/\//i.test(u)))
     throw invalidParameterError(WHO, 'file.urls', 'array of http(s) URLs', urls);
-  if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(sha256))
-    throw invalidParameterError(WHO, 'file.sha256', '64 hex digits', sha256);
+  if (typeof digest !== 'string' || !/^([0-9a-f]{64}|[0-9a-f]{32})$/i.test(digest))
+    throw invalidParameterError(WHO, 'file.digest', '64 (sha256) or 32 (md5) hex digits', digest);
   if (size !== undefined) checkInteger(WHO, 'file.size', size, 0, Number.MAX_SAFE_INTEGER);
 }
 
 /** Size and hash of a finished partial; a bad one is deleted so nothing wrong stays in the cache. */
 async function checkWhole(file: RemoteFile, sha: string, partial: string, resumed: boolean): Promise<void> {
   const bytes = await sizeOf(partial);
-  const got = await hashFile(partial);
+  const got = await hashFile(partial, sha);
   if (got === sha && (file.size === undefined || bytes === file.size)) return;
   await fsp.rm(partial, { force: true });
   const sizeNote = file.size !== undefined && bytes !== file.size ? ` (${bytes} bytes, expected ${file.size})` : '';

@@ -1,0 +1,131 @@
+// classify: top-N ImageNet classes of an image, at the network's input size or
+// at any size through the fully convolutional network.
+import { Image, readImage, resizeImage } from '../image/io';
+import { toFullyConvolutional, MapPooling, poolClassMap, softmax } from '../models/fcn';
+import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { imageToInput } from '../models/preprocess';
+import { Network } from '../nn/network';
+import { tidy } from '../tensor';
+import { checkBoolean, checkInteger, checkOneOf, invalidParameterError } from '../validate';
+
+export interface ClassifyOptions extends LoadModelOptions {
+  /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
+  model?: string | Model;
+  /** How many classes to return, 1..1001. Default 5. */
+  topK?: number;
+  /**
+   * false (default): the image is squashed to the network's input size (224×224 for VGG).
+   * true: the network is made fully convolutional and sees the image with its aspect ratio kept;
+   * the class map is pooled into one vector (see `pooling`).
+   */
+  anySize?: boolean;
+  /**
+   * Pixels, 32..4096. Fixed size: the side of the square the image is squashed to (default: the
+   * network's input size). Any size: the image is scaled so its shorter side is this (default: the
+   * network's input size), so objects appear at the scale the network learned.
+   */
+  size?: number;
+  /** Any size only: how the class map becomes one vector. Default 'mean_logits'. */
+  pooling?: MapPooling;
+  /** 'cpu' (default), 'cuda' or 'auto'. */
+  backend?: 'cpu' | 'cuda' | 'auto';
+}
+
+export interface Classification {
+  /** Output index (0-based, in the model's own numbering). */
+  index: number;
+  /** Class name, or `class <index>` when the model has no labels. */
+  label: string;
+  /** Softmax probability (for 'max_softmax' pooling: the best per-window probability). */
+  probability: number;
+}
+
+export interface ClassifyResult {
+  classes: Classification[];
+  /** Model name. */
+  model: string;
+  /** Size the network saw, [height, width]. */
+  inputSize: [number, number];
+  /** Any size only: the class map's [rows, columns]. */
+  mapSize?: [number, number];
+}
+
+interface Prepared {
+  model: Model;
+  net: Network;
+}
+
+const cache = new Map<string, Promise<Prepared>>();
+
+/** A compiled network per (model, backend, fully convolutional), kept for the process's lifetime. */
+function prepare(model: string | Model, options: ClassifyOptions, fcn: boolean): Promise<Prepared> {
+  const backend = options.backend ?? 'cpu';
+  const key = typeof model === 'string' ? `${model}|${backend}|${fcn}` : undefined;
+  if (key && cache.has(key)) return cache.get(key)!;
+  const p = (async () => {
+    const base = typeof model === 'string' ? await loadModel(model, options) : model;
+    const m = fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base;
+    return { model: m as Model, net: m.graph.compile({ backend }) };
+  })();
+  if (key) {
+    cache.set(key, p);
+    p.catch(() => cache.delete(key)); // a failed load is not remembered
+  }
+  return p;
+}
+
+function topClasses(scores: Float32Array, k: number, labels: string[] | undefined): Classification[] {
+  return Array.from(scores.keys())
+    .sort((a, b) => scores[b] - scores[a])
+    .slice(0, k)
+    .map((index) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: scores[index] }));
+}
+
+/** Classifies one image (a path, encoded bytes, or decoded pixels). */
+export async function classify(image: string | Uint8Array | Image, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+  const who = 'classify';
+  const topK = checkInteger(who, 'topK', options.topK ?? 5, 1, 1001);
+  const anySize = checkBoolean(who, 'anySize', options.anySize ?? false);
+  if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
+  const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'mean_logits', ['mean_logits', 'max_softmax'] as const);
+  checkOneOf(who, 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const);
+  const modelSpec = options.model ?? 'vgg16';
+  if (typeof modelSpec !== 'string' && !(modelSpec && typeof modelSpec === 'object' && 'graph' in modelSpec))
+    throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', modelSpec);
+
+  const { model, net } = await prepare(modelSpec, options, anySize);
+  const [mh, mw] = model.inputSize;
+  let resize;
+  if (!anySize) resize = { width: options.size ?? mw, height: options.size ?? mh, mode: 'squash' as const };
+  const img =
+    typeof image === 'string' || image instanceof Uint8Array
+      ? await readImage(image, { resize })
+      : resize
+        ? await resizeImage(image, resize)
+        : image;
+  let input = img;
+  if (anySize) {
+    const short = options.size ?? Math.min(mh, mw);
+    const scale = short / Math.min(img.width, img.height);
+    const width = Math.max(mw, Math.round(img.width * scale));
+    const height = Math.max(mh, Math.round(img.height * scale));
+    input = await resizeImage(img, { width, height, mode: 'squash' });
+  }
+  const logitsTap = model.logits ?? model.output;
+  return tidy(async () => {
+    const out = await net.forward(imageToInput(input, model.preprocess), { taps: [logitsTap] });
+    const map = out[logitsTap];
+    const classes = map.shape[map.shape.length - 1];
+    const values = map.data();
+    let scores: Float32Array;
+    if (anySize) scores = poolClassMap(values, classes, pooling);
+    else scores = model.logits ? softmax(values) : values;
+    const result: ClassifyResult = {
+      classes: topClasses(scores, topK, model.labels),
+      model: model.name,
+      inputSize: [input.height, input.width],
+    };
+    if (anySize) result.mapSize = [map.shape[1], map.shape[2]];
+    return result;
+  });
+}
