@@ -154,28 +154,25 @@ void col2im(const Conv& c, const float* dcols, int64_t r0, int64_t r1, float* dx
   auto scatter_row = [&](int64_t r) {
     const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
     const float* src = dcols + (r - r0) * ld;
+    if (c.G > 1 || c.dw > 1) {
+      for_taps(c, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
+        for (int64_t g = 0; g < c.G; ++g) {
+          float* __restrict d = dx + ((n * c.H + ih) * c.W + iw) * c.C + g * c.Cg;
+          const float* __restrict s = src + g * kkc + tap * c.Cg;
+          for (int64_t ci = 0; ci < c.Cg; ++ci) d[ci] += s[ci];
+        }
+      });
+      return;
+    }
+    // Taps kw = 0..KW-1 are adjacent pixels: one add per kh over the in-bounds run.
+    const int64_t iw0 = ow * c.sw - c.pl;
+    const int64_t lo = std::clamp<int64_t>(-iw0, 0, c.KW), hi = std::clamp<int64_t>(c.W - iw0, lo, c.KW);
     for (int64_t kh = 0; kh < c.KH; ++kh) {
       const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
       if (ih < 0 || ih >= c.H) continue;
-      float* line = dx + (n * c.H + ih) * c.W * c.C;
-      if (c.G == 1 && c.dw == 1) {
-        // Taps kw = 0..KW-1 are adjacent pixels: one add over the in-bounds run.
-        const int64_t iw0 = ow * c.sw - c.pl;
-        const int64_t lo = std::clamp<int64_t>(-iw0, 0, c.KW), hi = std::clamp<int64_t>(c.W - iw0, lo, c.KW);
-        float* __restrict d = line + (iw0 + lo) * c.C;
-        const float* __restrict s = src + (kh * c.KW + lo) * c.C;
-        for (int64_t i = 0; i < (hi - lo) * c.C; ++i) d[i] += s[i];
-        continue;
-      }
-      for (int64_t kw = 0; kw < c.KW; ++kw) {
-        const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
-        if (iw < 0 || iw >= c.W) continue;
-        for (int64_t g = 0; g < c.G; ++g) {
-          float* __restrict d = line + iw * c.C + g * c.Cg;
-          const float* __restrict s = src + g * kkc + (kh * c.KW + kw) * c.Cg;
-          for (int64_t ci = 0; ci < c.Cg; ++ci) d[ci] += s[ci];
-        }
-      }
+      float* __restrict d = dx + ((n * c.H + ih) * c.W + iw0 + lo) * c.C;
+      const float* __restrict s = src + (kh * c.KW + lo) * c.C;
+      for (int64_t i = 0; i < (hi - lo) * c.C; ++i) d[i] += s[i];
     }
   };
   for (int parity = 0; parity < 2; ++parity)

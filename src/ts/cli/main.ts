@@ -3,7 +3,10 @@
 import { UsageError } from './args';
 import { runClassify } from './classify';
 import { runDoctor } from './doctor';
+import { runDream } from './dream';
+import { runLocate } from './locate';
 import { runModels } from './models';
+import { runStyle } from './style';
 
 const USAGE = `usage: eyecandy <command> [options]
 
@@ -24,6 +27,12 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'classify':
       return runClassify(rest);
+    case 'locate':
+      return runLocate(rest);
+    case 'dream':
+      return runDream(rest);
+    case 'style':
+      return runStyle(rest);
     case 'models':
       return runModels(rest);
     case 'doctor':
