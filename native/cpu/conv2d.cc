@@ -10,8 +10,8 @@
 // strided sub-matrix and its product with the filter slice (the
 // (KH*KW*Cg) x Og block of the HWIO filter at column g*Og, row stride Cout)
 // lands directly in y's columns g*Og with ldc = Cout. 1x1 stride-1 unpadded
-// convs use x itself as the patch matrix; depthwise convs (Cg == Og == 1) run a
-// direct kernel, since their per-group GEMMs would be 1 column wide.
+// convs use x itself as the patch matrix (and dx as dcols); depthwise convs
+// (Cg == Og == 1) run a direct kernel, their per-group GEMMs being 1 wide.
 //
 // Backward: dcols = dY_g * W_g^T then col2im (scatter-add into dx);
 // dW_g = cols_g^T * dY_g accumulated over chunks; db = sum of dY over pixels.
@@ -110,35 +110,39 @@ void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) 
     for (int64_t r = a; r < b; ++r) {
       const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
       float* dst = cols + (r - r0) * ld;
+      if (c.G > 1 || c.dw > 1) {
+        zero_floats(dst, ld);  // taps outside the image stay zero
+        for_taps(c, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
+          const float* src = x + ((n * c.H + ih) * c.W + iw) * c.C;
+          for (int64_t g = 0; g < c.G; ++g) copy_floats(dst + g * kkc + tap * c.Cg, src + g * c.Cg, c.Cg);
+        });
+        continue;
+      }
+      // Taps kw = 0..KW-1 are adjacent pixels: per kh, one copy for the in-bounds run.
+      const int64_t iw0 = ow * c.sw - c.pl;
+      const int64_t lo = std::clamp<int64_t>(-iw0, 0, c.KW), hi = std::clamp<int64_t>(c.W - iw0, lo, c.KW);
       for (int64_t kh = 0; kh < c.KH; ++kh) {
         const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
-        const bool row_ok = ih >= 0 && ih < c.H;
-        if (c.G == 1 && c.dw == 1) {
-          // Taps kw = 0..KW-1 are adjacent pixels: one copy for the in-bounds run.
-          float* d = dst + kh * c.KW * c.C;
-          const int64_t iw0 = ow * c.sw - c.pl;
-          const int64_t lo = row_ok ? std::clamp<int64_t>(-iw0, 0, c.KW) : c.KW;
-          const int64_t hi = row_ok ? std::clamp<int64_t>(c.W - iw0, lo, c.KW) : c.KW;
-          zero_floats(d, lo * c.C);
-          if (hi > lo) copy_floats(d + lo * c.C, x + ((n * c.H + ih) * c.W + iw0 + lo) * c.C, (hi - lo) * c.C);
-          zero_floats(d + hi * c.C, (c.KW - hi) * c.C);
+        float* d = dst + kh * c.KW * c.C;
+        if (ih < 0 || ih >= c.H) {
+          zero_floats(d, c.KW * c.C);
           continue;
         }
-        for (int64_t kw = 0; kw < c.KW; ++kw) {
-          const int64_t iw = ow * c.sw - c.pl + kw * c.dw;
-          const bool ok = row_ok && iw >= 0 && iw < c.W;
-          const float* src = ok ? x + ((n * c.H + ih) * c.W + iw) * c.C : nullptr;
-          for (int64_t g = 0; g < c.G; ++g) {
-            float* d = dst + g * kkc + (kh * c.KW + kw) * c.Cg;
-            if (ok)
-              copy_floats(d, src + g * c.Cg, c.Cg);
-            else
-              zero_floats(d, c.Cg);
-          }
-        }
+        zero_floats(d, lo * c.C);
+        if (hi > lo) copy_floats(d + lo * c.C, x + ((n * c.H + ih) * c.W + iw0 + lo) * c.C, (hi - lo) * c.C);
+        zero_floats(d + hi * c.C, (c.KW - hi) * c.C);
       }
     }
   });
+}
+
+// The patch matrix of rows [r0, r1): for 1x1 stride-1 unpadded convs its
+// layout (g, c) is x's own, so x is used in place; else im2col into scratch.
+const float* patches(const Conv& c, const float* x, int64_t r0, int64_t r1) {
+  if (c.pointwise()) return x + r0 * c.C;
+  float* cols = scratch(tl_cols, c.chunk_rows() * c.ld());
+  im2col(c, x, r0, r1, cols);
+  return cols;
 }
 
 // dx += scatter of dcols rows [r0, r1), which hold whole output lines (r0 and
@@ -325,19 +329,12 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   if (c.depthwise()) return depthwise_forward(c, x, w, bias, y);
 
   const float beta = bias ? 1.f : 0.f;
-  if (c.pointwise()) {
-    if (bias) fill_bias(y, rows, c.Cout, bias);
-    for (int64_t g = 0; g < c.G; ++g)
-      gemm(false, false, rows, c.Og, c.Cg, 1.f, x + g * c.Cg, c.C, w + g * c.Og, c.Cout, beta, y + g * c.Og, c.Cout);
-    return;
-  }
   const int64_t ld = c.ld(), kkc = c.kkc();
   const Chunks ch = plan_chunks(c);
   for_chunks(ch, 0, 1, [&](int64_t r0, int64_t r1) {
-    float* cols = scratch(tl_cols, ch.rows * ld);
     float* yc = y + r0 * c.Cout;
     if (bias) fill_bias(yc, r1 - r0, c.Cout, bias);
-    im2col(c, x, r0, r1, cols);
+    const float* cols = patches(c, x, r0, r1);
     for (int64_t g = 0; g < c.G; ++g)
       gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta, yc + g * c.Og,
            c.Cout);
@@ -363,16 +360,6 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
   }
   if (c.depthwise()) return depthwise_backward(c, x, w, dy, dx, dw);
 
-  if (c.pointwise()) {
-    for (int64_t g = 0; g < c.G; ++g) {
-      if (dx)  // dx_g = dY_g * W_g^T
-        gemm(false, true, rows, c.Cg, c.Og, 1.f, dy + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f, dx + g * c.Cg, c.C);
-      if (dw)  // dW_g = x_g^T * dY_g
-        gemm(true, false, c.Cg, c.Og, rows, 1.f, x + g * c.Cg, c.C, dy + g * c.Og, c.Cout, 0.f, dw + g * c.Og, c.Cout);
-    }
-    return;
-  }
-
   const int64_t ld = c.ld(), kkc = c.kkc();
   const Chunks ch = plan_chunks(c);
   if (dw) {
@@ -382,10 +369,9 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
     std::vector<float> part(tasks > 1 ? static_cast<size_t>(tasks * w_numel) : 0);
     auto task = [&](int64_t t) {
       float* acc = tasks > 1 ? part.data() + t * w_numel : dw;
-      float* cols = scratch(tl_cols, ch.rows * ld);
       for (int64_t i = t; i < ch.count; i += tasks) {
         const int64_t r0 = i * ch.rows, r1 = std::min(rows, r0 + ch.rows);
-        im2col(c, x, r0, r1, cols);
+        const float* cols = patches(c, x, r0, r1);
         for (int64_t g = 0; g < c.G; ++g)
           gemm(true, false, kkc, c.Og, r1 - r0, 1.f, cols + g * kkc, ld, dy + r0 * c.Cout + g * c.Og, c.Cout,
                i == t ? 0.f : 1.f, acc + g * c.Og, c.Cout);
@@ -397,16 +383,18 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
     if (tasks > 1) column_sums(part.data(), tasks, w_numel, dw);
   }
   if (dx) {
-    // dcols = dY_g * W_g^T, scattered into dx. Concurrent chunks run in two
-    // phases (even, then odd chunks): chunks two apart never share an input row.
-    parallel_for(0, xt.numel(), 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.f); });
+    // dcols = dY_g * W_g^T, scattered into dx (1x1: written into dx directly).
+    // Concurrent chunks run in two phases (even, then odd chunks): chunks two
+    // apart never share an input row.
+    const bool direct = c.pointwise();
+    if (!direct) parallel_for(0, xt.numel(), 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.f); });
     for (int parity = 0; parity < 2; ++parity)
       for_chunks(ch, parity, 2, [&](int64_t r0, int64_t r1) {
-        float* dcols = scratch(tl_dcols, ch.rows * ld);
+        float* dcols = direct ? dx + r0 * ld : scratch(tl_dcols, ch.rows * ld);
         for (int64_t g = 0; g < c.G; ++g)
           gemm(false, true, r1 - r0, kkc, c.Og, 1.f, dy + r0 * c.Cout + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f,
                dcols + g * kkc, ld);
-        col2im(c, dcols, r0, r1, dx);
+        if (!direct) col2im(c, dcols, r0, r1, dx);
       });
   }
 }
