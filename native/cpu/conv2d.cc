@@ -56,8 +56,7 @@ struct Conv {
 Conv make_conv(const OpCall& call, const Shape& x, const Shape& w) {
   const auto& a = call.get<Conv2dAttrs>();
   Window2d win = a.win;
-  win.kernel_h = static_cast<int>(w[0]);
-  win.kernel_w = static_cast<int>(w[1]);
+  win.kernel_h = static_cast<int>(w[0]), win.kernel_w = static_cast<int>(w[1]);
   win.ceil_mode = false;
   const Geometry2d g = resolve_window("conv2d", win, x[1], x[2], false);
   return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], w[3] / a.groups, a.groups, g.out_h, g.out_w,
@@ -324,11 +323,10 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   const float *x = xt.data(), *w = wt.data();
   const float* bias = in.size() > 2 && in[2] ? in[2]->data() : nullptr;
   float* y = out.data();
-  const int64_t rows = c.rows();
-  if (rows == 0 || c.Cout == 0) return;
+  if (c.rows() == 0 || c.Cout == 0) return;
   if (c.depthwise()) return depthwise_forward(c, x, w, bias, y);
 
-  const float beta = bias ? 1.f : 0.f;
+  const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
   const int64_t ld = c.ld(), kkc = c.kkc();
   const Chunks ch = plan_chunks(c);
   for_chunks(ch, 0, 1, [&](int64_t r0, int64_t r1) {

@@ -73,8 +73,8 @@ const matmul: OpConverter = (cx) => {
   const [k, n] = [b.dims[rb - 2], b.dims[rb - 1]];
   if (a.shape[ra - 1] >= 0 && a.shape[ra - 1] !== k) cx.fail(`A has ${a.shape[ra - 1]} columns but B has ${k} rows`);
   const batch = b.dims.slice(0, rb - 2);
-  if (batch.every((d) => d === 1) && ra >= rb) {
-    // One matrix for every row: a dense layer over the last axis.
+  if (batch.every((d) => d === 1) && (ra >= rb || rb === 2)) {
+    // One matrix for every row: a dense layer over the last axis (a 1-D A gives a 1-D result, as in ONNX).
     const kernel = cx.param('kernel', { dims: [k, n], data: asFloat32(b) });
     cx.define(0, cx.graph.dense(cx.name(), cx.plain(a), { kernel }), [...a.shape.slice(0, -1), n], 'plain');
     return;

@@ -15,7 +15,7 @@ const utf8 = new TextDecoder('utf-8');
 export class ProtoReader {
   private readonly view: DataView;
   /** Where the current field's tag started: the offset reported when its payload does not fit. */
-  private fieldStart = 0;
+  private fieldStart: number;
 
   constructor(
     readonly buf: Uint8Array,
@@ -24,6 +24,8 @@ export class ProtoReader {
     readonly label: string,
   ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // A packed run is read with no keys: its overruns are reported at its start.
+    this.fieldStart = pos;
   }
 
   static of(buf: Uint8Array, label: string): ProtoReader {
