@@ -66,21 +66,15 @@ thread_local Scratch tl_pack_a, tl_pack_b;
 
 // C = beta * C over an M x N block (beta == 0 writes zeros without reading).
 void scale_c(float* C, int64_t ldc, int64_t M, int64_t N, float beta) {
-  for (int64_t i = 0; i < M; ++i) {
-    float* c = C + i * ldc;
-    if (beta == 0.f)
-      std::fill(c, c + N, 0.f);
-    else if (beta != 1.f)
-      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
-  }
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
 template <int VW, int MR>
 struct Kernel {
   using V = typename VecOf<VW>::type;
-  static constexpr int NR = 2 * VW;
-
   using IV = typename VecOf<VW>::mask;
+  static constexpr int NR = 2 * VW;
 
   // In-register transpose of VW rows of VW floats: log2(VW) butterfly stages,
   // stage d swapping the d-wide off-diagonal blocks of rows i and i+d.
@@ -206,29 +200,20 @@ struct Kernel {
         float* ci = c + i * ldc;
         V x0 = c0[i], x1 = c1[i];
         if (beta != 0.f) {
-          V o0, o1;
-          std::memcpy(&o0, ci, sizeof(V));
-          std::memcpy(&o1, ci + VW, sizeof(V));
-          x0 += o0 * beta;
-          x1 += o1 * beta;
+          V o[2];
+          std::memcpy(o, ci, sizeof(o));
+          x0 += o[0] * beta, x1 += o[1] * beta;
         }
         std::memcpy(ci, &x0, sizeof(V));
         std::memcpy(ci + VW, &x1, sizeof(V));
       }
       return;
     }
+    // Edge tile: spill the registers and copy the valid m x n corner.
     alignas(64) float t[MR][NR];
-    for (int i = 0; i < MR; ++i) {
-      std::memcpy(&t[i][0], &c0[i], sizeof(V));
-      std::memcpy(&t[i][VW], &c1[i], sizeof(V));
-    }
-    for (int i = 0; i < m; ++i) {
-      float* ci = c + i * ldc;
-      if (beta == 0.f)
-        for (int j = 0; j < n; ++j) ci[j] = t[i][j];
-      else
-        for (int j = 0; j < n; ++j) ci[j] = t[i][j] + beta * ci[j];
-    }
+    for (int i = 0; i < MR; ++i) std::memcpy(&t[i][0], &c0[i], sizeof(V)), std::memcpy(&t[i][VW], &c1[i], sizeof(V));
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? t[i][j] : t[i][j] + beta * c[i * ldc + j];
   }
 
   // One task: pack op(A) rows [i0, i0+mc) and multiply by B panels [p0, p1).

@@ -73,9 +73,10 @@ void forward_impl(const char* who, const OpCall& call, const Inputs& in, Tensor&
       }
     }
     if (kLog) {
-      for (int64_t j = 0; j < w; ++j) sm[j] = mx[j] + std::log(sm[j]);  // log-sum-exp
+      // (x - max) - log(sum): subtracting max first keeps precision when |x| is large (1e4).
+      for (int64_t j = 0; j < w; ++j) sm[j] = std::log(sm[j]);
       for (int64_t a = 0; a < A; ++a)
-        for (int64_t j = 0; j < w; ++j) yp[a * st + j] = xp[a * st + j] - sm[j];
+        for (int64_t j = 0; j < w; ++j) yp[a * st + j] = (xp[a * st + j] - mx[j]) - sm[j];
     } else {
       for (int64_t j = 0; j < w; ++j) sm[j] = 1.f / sm[j];
       for (int64_t a = 0; a < A; ++a)

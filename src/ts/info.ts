@@ -1,5 +1,5 @@
 // What this build and machine offer: backends, CUDA devices, SIMD, threads.
-import { addon, NativeInfo } from './native';
+import { addon, addonPath, NativeInfo } from './native';
 import { checkInteger } from './validate';
 
 export interface BackendStatus {
@@ -11,6 +11,8 @@ export interface BackendStatus {
 }
 
 export interface Doctor extends NativeInfo {
+  /** The addon file in use. */
+  addon: string;
   node: string;
   platform: string;
   status: BackendStatus[];
@@ -34,7 +36,7 @@ export function doctor(): Doctor {
     },
     { name: 'cudnn', compiled: false, available: false, detail: 'not part of this build yet' },
   ];
-  return { ...info, node: process.version, platform: `${process.platform}-${process.arch}`, status };
+  return { ...info, addon: addonPath(), node: process.version, platform: `${process.platform}-${process.arch}`, status };
 }
 
 /** Sets the CPU worker threads (1..1024). */

@@ -88,16 +88,21 @@ const root = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname,
 
 function load(): Addon {
   const candidates = [
-    process.env.EYECANDY_ADDON,
+    process.env.EYECANDY_ADDON ? path.resolve(process.env.EYECANDY_ADDON) : undefined,
     path.join(root, 'build-cmake', 'Release', 'eyecandy.node'), // cmake-js (npm install)
     path.join(root, 'build', 'Release', 'eyecandy.node'), // node-gyp (npm run build:gyp)
   ].filter((p): p is string => !!p);
   const errors: string[] = [];
   for (const file of candidates) {
-    if (!fs.existsSync(file)) continue;
+    if (!fs.existsSync(file)) {
+      if (file === candidates[0] && process.env.EYECANDY_ADDON) errors.push(`${file}: EYECANDY_ADDON points at a missing file`);
+      continue;
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      return require(file) as Addon;
+      const a = require(file) as Addon;
+      loadedFrom = file;
+      return a;
     } catch (err) {
       errors.push(`${file}: ${(err as Error).message}`);
     }
@@ -115,6 +120,12 @@ function load(): Addon {
 }
 
 let cached: Addon | undefined;
+let loadedFrom = '';
+
+/** The file the addon was loaded from ('' before the first use). */
+export function addonPath(): string {
+  return loadedFrom;
+}
 
 /** The addon, loaded on first use. */
 export function addon(): Addon {

@@ -31,3 +31,9 @@ test('an unknown command exits 2 with the usage', () => {
   expect(code).toBe(2);
   expect(stderr).toContain("eyecandy: unknown command 'frobnicate'");
 });
+
+test('doctor names the addon file in use (EYECANDY_ADDON picks another build)', () => {
+  const text = execFileSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8' });
+  const expected = process.env.EYECANDY_ADDON ? path.resolve(process.env.EYECANDY_ADDON) : path.resolve(__dirname, '../../build-cmake/Release/eyecandy.node');
+  expect(text).toContain(`\naddon: ${expected}\n`);
+});

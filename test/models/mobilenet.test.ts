@@ -122,7 +122,9 @@ function node(op: string, name: string, inputs: string[], outputs: string[], att
 function tensor(name: string, dims: number[], values: number[], extra: number[] = []): number[] {
   return [...dims.flatMap((d) => int(1, d)), ...int(2, 1), ...floats(4, values), ...str(8, name), ...extra];
 }
-function model(nodes: number[][], inits: number[][], inputs: number[][], outputs: string[]): Uint8Array {
+const attrInt = (name: string, v: number): number[] => [...str(1, name), ...int(3, v), ...int(20, 2)];
+const attrInts = (name: string, v: number[]): number[] => [...str(1, name), ...v.flatMap((x) => int(8, x)), ...int(20, 7)];
+function model(nodes: number[][], inits: number[][], inputs: number[][], outputs: string[], opset = 13): Uint8Array {
   const graph = [
     ...nodes.flatMap((n) => bytes(1, n)),
     ...str(2, 'g'),
@@ -130,7 +132,7 @@ function model(nodes: number[][], inits: number[][], inputs: number[][], outputs
     ...inputs.flatMap((i) => bytes(11, i)),
     ...outputs.flatMap((o) => bytes(12, str(1, o))),
   ];
-  return Uint8Array.from([...int(1, 7), ...bytes(8, int(2, 13)), ...bytes(7, graph)]);
+  return Uint8Array.from([...int(1, 7), ...bytes(8, int(2, opset)), ...bytes(7, graph)]);
 }
 const weights = tensor('w', [1, 1, 3, 3], new Array<number>(9).fill(0.5));
 
@@ -192,4 +194,38 @@ describe('loader errors', () => {
       "onnx: m.onnx: Resize node 'up': mode 'nearest' is not supported",
     );
   });
+});
+
+test('layout-sensitive ops agree with a direct NCHW computation', async () => {
+  // x [1,2,3,3] + bias [2,1,1] -> concat with itself on channels -> opset-11 softmax over C,H,W
+  // -> transpose to [1,3,3,4] -> reshape to [1,4,9] (element order must be ONNX's).
+  const m = model(
+    [
+      node('Add', 'add1', ['x', 'bias'], ['b']),
+      node('Concat', 'cat1', ['b', 'b'], ['c'], [attrInt('axis', 1)]),
+      node('Softmax', 'soft1', ['c'], ['s'], [attrInt('axis', 1)]),
+      node('Transpose', 'tr1', ['s'], ['t'], [attrInts('perm', [0, 2, 3, 1])]),
+      node('Reshape', 'rs1', ['t', 'shape'], ['r']),
+    ],
+    [tensor('bias', [2, 1, 1], [0.5, -1]), [...int(1, 3), ...int(2, 7), ...bytes(7, [1, 4, 9].flatMap((d) => varint(d))), ...str(8, 'shape')]],
+    [valueInfo('x', [1, 2, 3, 3])],
+    ['s', 'r'],
+    11,
+  );
+  const loaded = await loadOnnx(m);
+  const x = Array.from({ length: 18 }, (_, i) => Math.sin(i) * 2);
+  // The NCHW reference.
+  const b = x.map((v, i) => v + [0.5, -1][Math.floor(i / 9)]);
+  const c = [...b, ...b];
+  const e = c.map((v) => Math.exp(v - Math.max(...c)));
+  const sm = e.map((v) => v / e.reduce((p, q) => p + q, 0));
+  const t: number[] = [];
+  for (let h = 0; h < 3; ++h) for (let w = 0; w < 3; ++w) for (let ch = 0; ch < 4; ++ch) t.push(sm[ch * 9 + h * 3 + w]);
+  const nhwc = Array.from({ length: 18 }, (_, i) => x[(i % 2) * 9 + Math.floor(i / 2)]);
+  const out = await loaded.graph.compile().forward(Tensor.from(nhwc, [1, 3, 3, 2]), { taps: loaded.outputs.map((o) => o.node) });
+  const [so, ro] = loaded.outputs;
+  expect([so.layout, ro.layout, ro.shape]).toEqual(['nhwc', 'plain', [1, 4, 9]]);
+  // s is held NHWC: [1,3,3,4] in our layout, which is exactly t's order.
+  Array.from(out[so.node].data()).forEach((v, i) => expect(v).toBeCloseTo(t[i], 6));
+  Array.from(out[ro.node].data()).forEach((v, i) => expect(v).toBeCloseTo(t[i], 6));
 });

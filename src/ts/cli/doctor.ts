@@ -12,6 +12,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
     s.available ? 'available' : s.compiled ? 'unavailable' : 'not compiled';
   const lines = [
     `eyecandy ${d.version}  (node ${d.node}, ${d.platform})`,
+    `addon: ${d.addon}`,
     `backends compiled: ${d.backends.join(', ')}`,
     ...d.status.map((s) => `  ${s.name.padEnd(6)} ${state(s).padEnd(13)} ${s.detail}`),
     `simd: ${d.simd}`,

@@ -1,7 +1,7 @@
 // Gemm and MatMul (constant B folded into dense kernels) and the Reduce ops
 // (built on global average pooling).
 import { NodeRef } from '../../nn/graph';
-import { Context, NodeValue } from './context';
+import { NodeValue } from './context';
 import { isIdentityPerm, knownProduct, normAxis, reshapeTarget } from './layout';
 import { binary, constValue } from './ops-math';
 import { OpConverter } from './ops-nn';
