@@ -40,7 +40,7 @@ struct Conv {
   int64_t kkc() const { return KH * KW * Cg; }  // patch columns per group
   int64_t ld() const { return G * kkc(); }      // patch row length
   int64_t rows() const { return N * OH * OW; }
-  bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
+  bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && OH == H && OW == W && !pt && !pl; }
   bool depthwise() const { return Cg == 1 && Og == 1; }
   // Whole output lines per chunk, and enough of them that chunks two apart
   // never read the same input row (col2im relies on both), within the budget.

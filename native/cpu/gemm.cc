@@ -347,51 +347,51 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
 
-  // op(B) is packed for all of K at once, nc columns at a time (nc bounded so
-  // the packed block stays in L3); each task then walks its rows of A through
-  // every K slice, reading A row blocks contiguously (what matters for tall,
-  // skinny products such as im2col convolutions).
+  // op(B) is packed for all of K (or, for very deep K, a super-block of kb
+  // rows) nc columns at a time, kept within kBPackBudget; each task then walks
+  // its rows of A through every K slice, reading A row blocks contiguously
+  // (what matters for tall, skinny products such as im2col convolutions).
   const int64_t kc_max = balanced_block(K, isa.kc, 1);
   const int64_t nc_cap = std::max<int64_t>(8 * isa.nr, kBPackBudget / K / isa.nr * isa.nr);
   const int64_t nc_max = balanced_block(N, std::min<int64_t>(isa.nc, nc_cap), isa.nr);
+  const int64_t panels_max = (nc_max + isa.nr - 1) / isa.nr;
+  const int64_t kb_max = std::max(kc_max, kBPackBudget / (panels_max * isa.nr) / kc_max * kc_max);
   int64_t m_blocks = (M + isa.mc - 1) / isa.mc;
   if (!tiny && m_blocks < 4 * threads) m_blocks = (m_blocks + threads - 1) / threads * threads;  // even shares
   const int64_t mc = std::min<int64_t>(isa.mc, ((M + m_blocks - 1) / m_blocks + isa.mr - 1) / isa.mr * isa.mr);
   m_blocks = (M + mc - 1) / mc;
-  const int64_t k_slices = (K + kc_max - 1) / kc_max;
-  const int64_t panels_max = (nc_max + isa.nr - 1) / isa.nr;
-  float* bp = tl_pack_b.get(static_cast<size_t>(K * panels_max * isa.nr));
+  float* bp = tl_pack_b.get(static_cast<size_t>(std::min(K, kb_max) * panels_max * isa.nr));
 
-  for (int64_t j0 = 0; j0 < N; j0 += nc_max) {
-    const int64_t nc = std::min(nc_max, N - j0);
-    const int64_t panels = (nc + isa.nr - 1) / isa.nr;
-    // Slice s of K starts at k0 = s * kc_max; its panels start at k0 * panels * nr.
-    auto pack = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t k0 = t / panels * kc_max, p = t % panels;
-        isa.pack_b(g, k0, std::min(kc_max, K - k0), j0, nc, p, p + 1, bp + k0 * panels * isa.nr);
-      }
-    };
-    // Hand packing to the pool only in slabs of >= 64K floats.
-    const int64_t items = k_slices * panels;
-    parallel_for(0, items, tiny ? items : std::max<int64_t>(1, 65536 / (kc_max * isa.nr)), pack);
+  for (int64_t j0 = 0; j0 < N; j0 += nc_max)
+    for (int64_t kb0 = 0; kb0 < K; kb0 += kb_max) {
+      const int64_t nc = std::min(nc_max, N - j0), kb = std::min(kb_max, K - kb0);
+      const int64_t panels = (nc + isa.nr - 1) / isa.nr, k_slices = (kb + kc_max - 1) / kc_max;
+      // The slice at k0 has its panels at (k0 - kb0) * panels * nr.
+      auto pack = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t k0 = kb0 + t / panels * kc_max, p = t % panels;
+          isa.pack_b(g, k0, std::min(kc_max, K - k0), j0, nc, p, p + 1, bp + (k0 - kb0) * panels * isa.nr);
+        }
+      };
+      // Hand packing to the pool only in slabs of >= 64K floats.
+      const int64_t items = k_slices * panels;
+      parallel_for(0, items, tiny ? items : std::max<int64_t>(1, 65536 / (kc_max * isa.nr)), pack);
 
-    // Enough tasks for every thread, without slicing B panels thinner than 4.
-    int64_t n_split = std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks);
-    n_split = tiny ? 1 : std::min(n_split, std::max<int64_t>(1, panels / 4));
-    const int64_t per_task = (panels + n_split - 1) / n_split;
-    auto task = [&](int64_t t0, int64_t t1) {
-      float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc_max + kPackSlack));
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t i0 = t / n_split * mc, p0 = t % n_split * per_task, p1 = std::min(panels, p0 + per_task);
-        if (p0 >= p1) continue;
-        for (int64_t k0 = 0; k0 < K; k0 += kc_max)
-          isa.block(g, i0, std::min(mc, M - i0), k0, std::min(kc_max, K - k0), j0, nc, p0, p1,
-                    bp + k0 * panels * isa.nr, k0 == 0 ? beta : 1.f, ap);
-      }
-    };
-    parallel_for(0, m_blocks * n_split, tiny ? m_blocks * n_split : 1, task);
-  }
+      // Enough tasks for every thread, without slicing B panels thinner than 4.
+      int64_t n_split = std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks);
+      n_split = tiny ? 1 : std::min(n_split, std::max<int64_t>(1, panels / 4));
+      const int64_t per_task = (panels + n_split - 1) / n_split;
+      auto task = [&](int64_t t0, int64_t t1) {
+        float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc_max + kPackSlack));
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t i0 = t / n_split * mc, p0 = t % n_split * per_task, p1 = std::min(panels, p0 + per_task);
+          for (int64_t k0 = kb0; k0 < kb0 + kb && p0 < p1; k0 += kc_max)
+            isa.block(g, i0, std::min(mc, M - i0), k0, std::min(kc_max, K - k0), j0, nc, p0, p1,
+                      bp + (k0 - kb0) * panels * isa.nr, k0 == 0 ? beta : 1.f, ap);
+        }
+      };
+      parallel_for(0, m_blocks * n_split, tiny ? m_blocks * n_split : 1, task);
+    }
 }
 
 }  // namespace ec::cpu

@@ -20,7 +20,8 @@ using ec::Shape;
 using ec::Tensor;
 using ec::Window2d;
 
-Window2d win(int sh, int sw, int dh, int dw, int pt, int pb, int pl, int pr, ec::PadMode mode = ec::PadMode::Explicit) {
+Window2d win(int sh, int sw, int dh, int dw, int pt, int pb, int pl, int pr,
+             ec::PadMode mode = ec::PadMode::Explicit) {
   Window2d w;
   w.stride_h = sh, w.stride_w = sw, w.dilation_h = dh, w.dilation_w = dw;
   w.pad_top = pt, w.pad_bottom = pb, w.pad_left = pl, w.pad_right = pr;
@@ -28,7 +29,9 @@ Window2d win(int sh, int sw, int dh, int dw, int pt, int pb, int pl, int pr, ec:
   return w;
 }
 
-ec::OpCall conv_call(const Window2d& w, int groups = 1) { return ec::OpCall{ec::Op::Conv2d, ec::Conv2dAttrs{w, groups}}; }
+ec::OpCall conv_call(const Window2d& w, int groups = 1) {
+  return ec::OpCall{ec::Op::Conv2d, ec::Conv2dAttrs{w, groups}};
+}
 
 Tensor forward(const ec::OpCall& call, const Tensor& x, const Tensor& w, const Tensor* b = nullptr) {
   ec::Inputs in{&x, &w};

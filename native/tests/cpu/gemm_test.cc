@@ -1,7 +1,8 @@
 // gemm vs a naive double-precision triple loop: every transpose combination,
 // padded leading dimensions, alpha/beta variants, edge sizes around the
-// micro-tile (0, 1, MR +- 1, NR +- 1), the few-rows path, K and N blocking,
-// NaN-safety of beta == 0, and that C's padding columns are left untouched.
+// micro-tile (0, 1, MR +- 1, NR +- 1), the few-rows path, K and N blocking
+// (K super-blocks included), NaN-safety of beta == 0, and that C's padding
+// columns are left untouched.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -108,6 +109,9 @@ TEST(gemm_k_and_n_blocking) {
   check_case({true, true, 37, 100, 1000, 1.f, 0.f, 0, 0, 0}, rng);
   check_case({false, false, 9, 4100, 600, 0.75f, 1.f, 0, 1, 0}, rng);
   check_case({true, false, 300, 70, 520, 1.f, 0.f, 2, 0, 1}, rng);
+  // K deep enough that packed op(B) is taken in K super-blocks.
+  check_case({false, true, 6, 300, 20000, 1.f, 0.5f, 0, 1, 2}, rng);
+  check_case({true, false, 7, 290, 20000, -1.f, 0.f, 3, 0, 0}, rng);
 }
 
 TEST(gemm_few_rows_path) {
