@@ -34,3 +34,6 @@ export { ZOO, fetchModel } from './models/zoo';
 export type { LoadedModel, Preprocess } from './models/types';
 export { classify } from './tasks/classify';
 export type { ClassifyOptions, ClassifyResult, Classification } from './tasks/classify';
+export { locate } from './tasks/locate';
+export { writeLocateReport } from './tasks/report';
+export type { LocateOptions, LocateResult, PrincipalMask, MaskSide, Box } from './tasks/locate';

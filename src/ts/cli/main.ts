@@ -13,6 +13,12 @@ const USAGE = `usage: eyecandy <command> [options]
 commands:
   classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--size PX]
                      top-N ImageNet classes of each image
+  locate IMG [--top-k 20] [--components 4] [--report out.html] [--out DIR] [--json]
+                     principal masks of the top classes: where each object is, and what
+  dream IMG -o OUT [--layer NAME]... [--octaves N] [--steps N]
+                     Deep Dream: amplify what a layer sees
+  style CONTENT STYLE... -o OUT [--size PX] [--iterations N]
+                     style transfer from noise (or the content) by L-BFGS
   models list|fetch|verify|path [NAME...]
                      the model zoo: what is cached, download, check, where
   doctor [--json]    version, backends compiled and available, SIMD level, threads

@@ -1,10 +1,10 @@
 // locate: several objects in one image, found by principal masks.
 //
-// The top-K classes each back-propagate to a saliency mask; PCA of those masks
-// finds the few ways in which they differ. A principal mask is a contrast (say,
-// "dog classes look here, cat classes look there"), so each of its signs is a
-// region of its own, and the image seen through that region is classified again:
-// the "eigen-dog" and the "eigen-cat".
+// Each of the top-K classes back-propagates to a saliency mask; PCA of those
+// masks finds the few ways in which they differ. A principal mask is a contrast
+// ("dog classes look here, cat classes look there"), so each of its signs is a
+// region of its own, and the image seen through that region is classified
+// again: the "eigen-dog" and the "eigen-cat".
 import { Image, readImage, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
 import { toFullyConvolutional, poolClassMap, softmax } from '../models/fcn';
@@ -12,7 +12,7 @@ import { loadModel, LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
-import { Tensor, tidy } from '../tensor';
+import { keep, Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
 import { Classification } from './classify';
 
@@ -23,29 +23,35 @@ export interface LocateOptions extends LoadModelOptions {
   model?: string | Model;
   /** Classes whose masks enter the PCA, integer 1..100 (at most the model's class count). Default 20. */
   topK?: number;
-  /** Principal masks to keep, integer 1..10 (at most topK − 1: centring removes one dimension). Default 4. */
+  /** Principal masks to keep, integer 1..10; at most topK − 1, as centring removes one dimension. Default 4. */
   components?: number;
-  /** Labels per principal mask side, integer 1..100. Default 5. */
+  /** Labels per principal-mask side, integer 1..100. Default 5. */
   topN?: number;
   /** Pixels, 32..4096: the image is scaled so its shorter side is this. Default: the network's input size (224). */
   size?: number;
-  /** Gaussian blur of each class mask, sigma in pixels at the network's input scale, 0..64 (0: none). Default size/28 (8 at 224). */
+  /** Gaussian blur of each class mask: sigma in pixels at the network's scale, 0..64 (0: none). Default size/20. */
   blurSigma?: number;
-  /** A box covers the connected region above this fraction of the side's maximum, 0..1. Default 0.5. */
+  /** Boxes and centroids cover the side's pixels at or above this fraction of its maximum, 0..1. Default 0.5. */
   maskThreshold?: number;
   /**
-   * How a class's score is seeded on the class map before back-propagating:
-   * 'softmax' (default) weighs each window by the class's softmax there, so a class speaks for
-   * the windows that see it; 'uniform' seeds every window equally (the gradient of the mean logit).
+   * How a class is seeded on the class map's windows: 'softmax' (default) weighs each window by the
+   * class's probability there, so a class speaks for the windows that see it; 'uniform' weighs all alike.
    */
   seed?: 'softmax' | 'uniform';
+  /**
+   * What a class c back-propagates: 'logSoftmax' (default), log p_c, whose gradient is c's logit gradient
+   * minus the probability-weighted gradients of all classes, so what every class sees (the most salient
+   * object) cancels and c's own object remains; 'logit', c's raw score, whose masks look alike for all
+   * classes when one object dominates every window (at 224 px the dog's face does).
+   */
+  objective?: 'logSoftmax' | 'logit';
   /** 'cpu' (default), 'cuda' or 'auto'. */
   backend?: 'cpu' | 'cuda' | 'auto';
-  /** Called as work advances (after the model is loaded); `done` of `total` units of that step. Default none. */
+  /** Called as work advances, after the model is loaded: `done` of `total` units of `step`. Default none. */
   onStep?: (step: LocateStep, done: number, total: number) => void;
 }
 
-/** A rectangle in source-image pixels, with the share of the side's above-threshold mass inside it. */
+/** A rectangle in source-image pixels; `mass`: its share of the side's above-threshold mass. */
 export interface Box {
   x: number;
   y: number;
@@ -54,36 +60,36 @@ export interface Box {
   mass: number;
 }
 
-/** One sign of a principal mask: a region, and what the network sees there. */
+/** One sign of a principal mask: a region, and what the network sees through it. */
 export interface MaskSide {
   sign: 'positive' | 'negative';
-  /** Share of the principal mask's absolute mass on this side, 0..1. */
+  /** Share of the principal mask's absolute mass in this side's above-threshold region, 0..1. */
   mass: number;
   /** Top-N classes of the image seen through this side. */
   classes: Classification[];
   /** Mass-weighted centre of the above-threshold region, [x, y] in source-image pixels. */
   centroid: [number, number];
-  /** Connected regions above the threshold, largest mass first (at most 3). */
+  /** Connected above-threshold regions, largest mass first; at most 3, each with at least 5% of the mass. */
   boxes: Box[];
-  /** The side normalized to 0..1, maskSize[0] rows of maskSize[1] values. */
+  /** The side scaled to 0..1: maskSize[0] rows of maskSize[1] values. */
   mask: Float32Array;
 }
 
 export interface ClassLoading {
   index: number;
   label: string;
-  /** Component of the unit eigenvector for this class, −1..1. */
+  /** This class's component of the unit eigenvector, −1..1. */
   loading: number;
 }
 
 export interface PrincipalMask {
-  /** Eigenvalue of the mask covariance. */
+  /** Eigenvalue of the masks' covariance. */
   eigenvalue: number;
   /** eigenvalue / trace: the share of the masks' variance this component explains. */
   explainedVariance: number;
   /** The top-K classes' loadings, largest |loading| first. */
   loadings: ClassLoading[];
-  /** The positive side, then the negative side, each kept when it holds at least 10% of the mass. */
+  /** The positive side, then the negative one; a side whose peak is under a quarter of the other's is left out. */
   sides: MaskSide[];
 }
 
@@ -91,56 +97,75 @@ export interface LocateResult {
   model: string;
   /** Source image [height, width]. */
   imageSize: [number, number];
-  /** What the network saw, and the masks' resolution, [height, width]. */
+  /** What the network saw, which is the masks' resolution, [height, width]. */
   maskSize: [number, number];
   /** The class map's [rows, columns]. */
   mapSize: [number, number];
-  /** The top-K classes of the whole image (mean-logit pooling). */
+  /** The top-K classes of the whole image (mean-logit pooling, as classify's any-size mode). */
   classes: Classification[];
-  /** Each class's blurred saliency mask (mean 1), in the order of `classes`, maskSize[0] rows of maskSize[1] values. */
+  /** Each class's blurred saliency mask (mean 1), in the order of `classes`, maskSize[0] rows of maskSize[1]. */
   classMasks: Float32Array[];
+  /** Leading principal masks, largest variance first. */
   components: PrincipalMask[];
 }
 
-/** A side that holds less of the absolute mass is noise around the other side, not a region. */
-const MIN_SIDE_MASS = 0.1;
+/** A side much fainter than the other is the other's echo after centring, not an object. */
+const MIN_SIDE_PEAK = 0.25;
 const MAX_BOXES = 3;
+const MIN_BOX_MASS = 0.05;
 
 const cache = new Map<string, Promise<{ model: Model; net: Network }>>();
 
 /** The fully convolutional network per (model, backend), kept for the process's lifetime. */
-function prepare(spec: string | Model, options: LocateOptions, backend: string) {
+function prepare(spec: string | Model, options: LocateOptions, backend: 'cpu' | 'cuda' | 'auto') {
   const key = typeof spec === 'string' ? `${spec}|${backend}` : undefined;
   if (key && cache.has(key)) return cache.get(key)!;
   const p = (async () => {
     const base = typeof spec === 'string' ? await loadModel(spec, options) : spec;
     const model = { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } as Model;
-    return { model, net: model.graph.compile({ backend: backend as 'cpu' }) };
+    // The cached weights must outlive a tidy() the first caller may be running in.
+    for (const d of model.graph.nodes()) if (d.kind === 'param') keep(d.value);
+    return { model, net: model.graph.compile({ backend }) };
   })();
   if (key) {
     cache.set(key, p);
-    p.catch(() => cache.delete(key));
+    p.catch(() => cache.delete(key)); // a failed load is not remembered
   }
   return p;
 }
 
 /**
- * Gradient [1,H,W,3] -> mask [1,H,W,1]: |g| summed over colours (relu(g) + relu(−g) through two 1×1
- * convolutions), then a separable Gaussian over edge-padded borders, so the blur does not darken them.
+ * Runs fn when the network's earlier runs are done: a backward reads the activations its forward
+ * kept, so two locates interleaved on one cached network would read each other's.
+ */
+const queues = new WeakMap<Network, Promise<unknown>>();
+function exclusive<T>(net: Network, fn: () => Promise<T>): Promise<T> {
+  const run = (queues.get(net) ?? Promise.resolve()).then(fn, fn);
+  queues.set(net, run.catch(() => undefined));
+  return run;
+}
+
+/**
+ * Gradient [1,H,W,3] -> mask [1,H,W,1]: |g| summed over colours (relu(g) + relu(−g) by two 1×1
+ * convolutions), then a separable Gaussian over edge-padded borders, so that the blur keeps the
+ * borders' level instead of darkening them.
  */
 function maskGraph(sigma: number): Graph {
   const g = new Graph();
   g.input('grad', [1, -1, -1, 3]);
   const split = new Float32Array(18);
-  for (let c = 0; c < 3; ++c) (split[c * 6 + c] = 1), (split[c * 6 + 3 + c] = -1);
+  for (let c = 0; c < 3; ++c) {
+    split[c * 6 + c] = 1;
+    split[c * 6 + 3 + c] = -1;
+  }
   g.conv2d('split', 'grad', { kernel: Tensor.from(split, [1, 1, 3, 6]) });
   g.relu('parts', 'split');
   g.conv2d('abs', 'parts', { kernel: Tensor.from(new Float32Array(6).fill(1), [1, 1, 6, 1]) });
   const r = Math.ceil(3 * sigma);
   if (r < 1) return g;
   const w = Float32Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
-  const s = w.reduce((a, b) => a + b, 0);
-  w.forEach((v, i) => (w[i] = v / s));
+  const sum = w.reduce((a, b) => a + b, 0);
+  w.forEach((v, i) => (w[i] = v / sum));
   g.pad('padded', 'abs', { pads: [0, r, r, 0, 0, r, r, 0], mode: 'edge' });
   g.conv2d('blur_x', 'padded', { kernel: Tensor.from(w, [1, 2 * r + 1, 1, 1]) });
   g.conv2d('blur_y', 'blur_x', { kernel: Tensor.from(w, [2 * r + 1, 1, 1, 1]) });
@@ -154,7 +179,7 @@ function topClasses(scores: Float32Array, n: number, labels?: string[]): Classif
     .map((index) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: scores[index] }));
 }
 
-/** Connected regions (4-neighbours) of `m` at or above `t`, as boxes in mask pixels, largest mass first. */
+/** Connected regions (4-neighbours) of `m` at or above `t`, in mask pixels, largest mass first. */
 function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
   const seen = new Uint8Array(m.length);
   const stack = new Int32Array(m.length);
@@ -162,17 +187,22 @@ function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
   let total = 0;
   for (let start = 0; start < m.length; ++start) {
     if (seen[start] || m[start] < t) continue;
-    let top = 0;
-    let x0 = w, y0 = h, x1 = 0, y1 = 0, mass = 0;
+    let top = 0, mass = 0, x0 = w, y0 = h, x1 = 0, y1 = 0;
     stack[top++] = start;
     seen[start] = 1;
     while (top) {
       const i = stack[--top];
       const x = i % w, y = (i - x) / w;
       mass += m[i];
-      x0 = Math.min(x0, x), x1 = Math.max(x1, x), y0 = Math.min(y0, y), y1 = Math.max(y1, y);
-      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1])
-        if (j >= 0 && !seen[j] && m[j] >= t) (seen[j] = 1), (stack[top++] = j);
+      x0 = Math.min(x0, x);
+      x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1]) {
+        if (j < 0 || seen[j] || m[j] < t) continue;
+        seen[j] = 1;
+        stack[top++] = j;
+      }
     }
     total += mass;
     boxes.push({ x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, mass });
@@ -180,154 +210,196 @@ function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
   return boxes
     .map((b) => ({ ...b, mass: b.mass / total }))
     .sort((a, b) => b.mass - a.mass)
-    .filter((b, i) => i < MAX_BOXES && b.mass >= 0.05);
+    .filter((b, i) => i < MAX_BOXES && b.mass >= MIN_BOX_MASS);
+}
+
+/** All options checked before any work, with defaults filled in. */
+function checkOptions(o: LocateOptions) {
+  const who = 'locate';
+  const checked = {
+    topK: checkInteger(who, 'topK', o.topK ?? 20, 1, 100),
+    components: checkInteger(who, 'components', o.components ?? 4, 1, 10),
+    topN: checkInteger(who, 'topN', o.topN ?? 5, 1, 100),
+    size: o.size === undefined ? undefined : checkInteger(who, 'size', o.size, 32, 4096),
+    blurSigma: o.blurSigma === undefined ? undefined : checkNumber(who, 'blurSigma', o.blurSigma, 0, 64),
+    threshold: checkNumber(who, 'maskThreshold', o.maskThreshold ?? 0.5, 0, 1),
+    seed: checkOneOf(who, 'seed', o.seed ?? 'softmax', ['softmax', 'uniform'] as const),
+    objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
+    backend: checkOneOf(who, 'backend', o.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const),
+    model: o.model ?? 'vgg16',
+  };
+  if (typeof checked.model !== 'string' && !(checked.model && typeof checked.model === 'object' && 'graph' in checked.model))
+    throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', checked.model);
+  if (o.onStep !== undefined && typeof o.onStep !== 'function') throw invalidParameterError(who, 'onStep', 'function', o.onStep);
+  // Duck-typed as the download does: a signal from another realm (vm, jest) is still a signal.
+  if (o.signal !== undefined && typeof (o.signal as Partial<AbortSignal> | null)?.throwIfAborted !== 'function')
+    throw invalidParameterError(who, 'signal', 'AbortSignal', o.signal);
+  return checked;
+}
+
+/** Seed on the class map [positions × classes] whose back-propagation gives class c's gradient. */
+function classSeed(logits: Float32Array, classes: number, c: number, o: ReturnType<typeof checkOptions>): Float32Array {
+  const positions = logits.length / classes;
+  const seed = new Float32Array(logits.length);
+  for (let p = 0; p < positions; ++p) {
+    const prob = softmax(logits.subarray(p * classes, (p + 1) * classes));
+    const w = o.seed === 'uniform' ? 1 / positions : prob[c];
+    // d log p_c / d logits = onehot(c) − p.
+    if (o.objective === 'logSoftmax') for (let q = 0; q < classes; ++q) seed[p * classes + q] = -w * prob[q];
+    seed[p * classes + c] += w;
+  }
+  return seed;
+}
+
+interface SideContext {
+  x: Tensor;
+  net: Network;
+  blend: Network;
+  tap: string;
+  H: number;
+  W: number;
+  /** Source-image pixels per mask pixel, across and down. */
+  sx: number;
+  sy: number;
+  nClasses: number;
+  labels?: string[];
+  o: ReturnType<typeof checkOptions>;
+}
+
+/** The positive and negative parts of a principal mask, each scaled to 0..1, measured and classified. */
+async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
+  const { H, W, o } = c;
+  const values = pm.data();
+  const absMass = norm1(pm);
+  let [maxPos, maxNeg] = [0, 0];
+  for (const y of values) {
+    maxPos = Math.max(maxPos, y);
+    maxNeg = Math.max(maxNeg, -y);
+  }
+  const sides: MaskSide[] = [];
+  for (const [sign, max] of [[1, maxPos], [-1, maxNeg]]) {
+    if (max <= 0 || max < MIN_SIDE_PEAK * Math.max(maxPos, maxNeg)) continue;
+    // Float32Array.from: an array of this realm, which Tensor.from accepts (pm.data() comes from the addon's).
+    const part = Float32Array.from(values, (y) => Math.max(0, sign * y) / max);
+    // Preprocessed input × mask: hidden pixels become the input's zero, the training set's mean colour.
+    const seen = (await c.blend.forward({ x: c.x, mask: Tensor.from(part, [1, H, W, 1]) }))[c.blend.output];
+    const map = (await c.net.forward(seen, { taps: [c.tap] }))[c.tap];
+    let [cx, cy, cm] = [0, 0, 0];
+    part.forEach((y, i) => {
+      if (y < o.threshold) return;
+      cx += (i % W) * y;
+      cy += Math.floor(i / W) * y;
+      cm += y;
+    });
+    sides.push({
+      sign: sign > 0 ? 'positive' : 'negative',
+      mass: (cm * max) / absMass,
+      classes: topClasses(poolClassMap(map.data(), c.nClasses), o.topN, c.labels),
+      centroid: [(cx / cm + 0.5) * c.sx, (cy / cm + 0.5) * c.sy],
+      boxes: regions(part, H, W, o.threshold).map((b) => ({
+        ...b, x: b.x * c.sx, y: b.y * c.sy, width: b.width * c.sx, height: b.height * c.sy,
+      })),
+      mask: part,
+    });
+  }
+  return sides;
 }
 
 /** Locates the objects in one image (a path, encoded bytes, or decoded pixels). */
 export async function locate(image: string | Uint8Array | Image, options: LocateOptions = {}): Promise<LocateResult> {
-  const who = 'locate';
-  let topK = checkInteger(who, 'topK', options.topK ?? 20, 1, 100);
-  const components = checkInteger(who, 'components', options.components ?? 4, 1, 10);
-  const topN = checkInteger(who, 'topN', options.topN ?? 5, 1, 100);
-  if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
-  if (options.blurSigma !== undefined) checkNumber(who, 'blurSigma', options.blurSigma, 0, 64);
-  const threshold = checkNumber(who, 'maskThreshold', options.maskThreshold ?? 0.5, 0, 1);
-  const seedMode = checkOneOf(who, 'seed', options.seed ?? 'softmax', ['softmax', 'uniform'] as const);
-  const backend = checkOneOf(who, 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const);
-  if (options.onStep !== undefined && typeof options.onStep !== 'function')
-    throw invalidParameterError(who, 'onStep', 'function', options.onStep);
-  const spec = options.model ?? 'vgg16';
-  if (typeof spec !== 'string' && !(spec && typeof spec === 'object' && 'graph' in spec))
-    throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', spec);
-  const signal = options.signal;
-  // Duck-typed as the download does: a signal from another realm (vm, jest) is still a signal.
-  if (signal !== undefined && typeof (signal as Partial<AbortSignal> | null)?.throwIfAborted !== 'function')
-    throw invalidParameterError(who, 'signal', 'AbortSignal', signal);
+  const o = checkOptions(options);
   const step = (s: LocateStep, done: number, total: number) => {
-    signal?.throwIfAborted();
+    options.signal?.throwIfAborted();
     options.onStep?.(s, done, total);
   };
-
+  options.signal?.throwIfAborted();
   const src = typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : image;
-  const { model, net } = await prepare(spec, options, backend);
+  const { model, net } = await prepare(o.model, options, o.backend);
   const [mh, mw] = model.inputSize;
-  const short = options.size ?? Math.min(mh, mw);
-  const sigma = options.blurSigma ?? short / 28;
+  const short = o.size ?? Math.min(mh, mw);
   const k = short / Math.min(src.width, src.height);
-  const input = await resizeImage(src, {
-    width: Math.max(mw, Math.round(src.width * k)),
-    height: Math.max(mh, Math.round(src.height * k)),
-    mode: 'squash',
-  });
-  const [H, W, P] = [input.height, input.width, input.height * input.width];
-  const logitsTap = model.logits ?? model.output;
+  const width = Math.max(mw, Math.round(src.width * k));
+  const height = Math.max(mh, Math.round(src.height * k));
+  const input = await resizeImage(src, { width, height, mode: 'squash' });
+  const [H, W, P] = [height, width, height * width];
+  const tap = model.logits ?? model.output;
 
-  return tidy(async () => {
-    // One forward keeps the activations; each class's backward reuses them.
+  return exclusive(net, () => tidy(async () => {
+    // One forward keeps the activations; every class's backward reuses them.
     step('classify', 0, 1);
     const x = imageToInput(input, model.preprocess);
-    const map = (await net.forward(x, { taps: [logitsTap], grad: true }))[logitsTap];
+    const map = (await net.forward(x, { taps: [tap], grad: true }))[tap];
     const [, rows, cols, nClasses] = map.shape;
     const logits = map.data();
-    const classes = topClasses(poolClassMap(logits, nClasses), Math.min(topK, nClasses), model.labels);
-    topK = classes.length;
+    const classes = topClasses(poolClassMap(logits, nClasses), Math.min(o.topK, nClasses), model.labels);
+    const K = classes.length;
     step('classify', 1, 1);
 
-    const masker = maskGraph(sigma).compile({ backend });
+    const masker = maskGraph(o.blurSigma ?? short / 20).compile({ backend: o.backend });
     const masks: Tensor[] = [];
-    const positions = rows * cols;
-    for (const [i, c] of classes.entries()) {
-      step('gradients', i, topK);
-      const seed = new Float32Array(logits.length);
-      for (let p = 0; p < positions; ++p) {
-        const v = logits.subarray(p * nClasses, (p + 1) * nClasses);
-        seed[p * nClasses + c.index] = seedMode === 'uniform' ? 1 / positions : softmax(v)[c.index];
+    try {
+      for (const [i, c] of classes.entries()) {
+        step('gradients', i, K);
+        const { input: grad } = await net.backward({ [tap]: Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape) });
+        const m = (await masker.forward(grad!))[masker.output].reshape([P]);
+        grad!.dispose();
+        // Mean 1: every class's attention weighs the same in the PCA, however steep its score.
+        scale(m, P / Math.max(norm1(m), 1e-30));
+        masks.push(m);
       }
-      const { input: grad } = await net.backward({ [logitsTap]: Tensor.from(seed, map.shape) });
-      const m = (await masker.forward(grad!))[masker.output].reshape([P]);
-      // Mean 1: every class's attention weighs the same in the PCA, however steep its score is.
-      scale(m, P / Math.max(norm1(m), 1e-30));
-      masks.push(m);
-      grad!.dispose();
+    } finally {
+      net.release(); // the activations kept for backward are no longer needed, even after an abort
+      masker.dispose();
     }
-    net.release();
-    masker.dispose();
-    step('gradients', topK, topK);
+    step('gradients', K, K);
 
     // PCA of the centred masks: covariance from K² native dot products, native eigen-decomposition.
     step('pca', 0, 1);
     const classMasks = masks.map((m) => m.data());
     const mean = Tensor.zeros([P]);
-    masks.forEach((m) => axpy(1 / topK, m, mean));
+    masks.forEach((m) => axpy(1 / K, m, mean));
     masks.forEach((m) => axpy(-1, mean, m));
     const cov = masks.map((a) => masks.map((b) => dot(a, b) / P));
     const eig = symEig(cov);
     const trace = cov.reduce((s, row, i) => s + row[i], 0);
-    const kept = Array.from(eig.values.keys()).filter((j) => j < components && eig.values[j] > 1e-9 * trace);
+    const kept = Array.from(eig.values.keys()).filter((j) => j < o.components && eig.values[j] > 1e-9 * trace);
     step('pca', 1, 1);
 
-    const mul = new Graph();
-    mul.input('x', [1, -1, -1, 3]);
-    mul.input('mask', [1, -1, -1, 1]);
-    mul.mul('seen', 'x', 'mask');
-    const blend = mul.compile({ backend });
-    const toSrc = [src.width / W, src.height / H];
-    const out: PrincipalMask[] = [];
-    let done = 0;
-    for (const j of kept) {
-      const v = eig.vectors[j];
-      const pm = Tensor.zeros([P]);
-      masks.forEach((m, i) => axpy(v[i], m, pm));
-      const values = pm.data();
-      const absMass = norm1(pm);
-      const sides: MaskSide[] = [];
-      for (const sign of [1, -1]) {
-        step('masks', done++, 2 * kept.length);
-        const part = new Float32Array(P);
-        let max = 0, mass = 0;
-        for (let i = 0; i < P; ++i) {
-          const y = Math.max(0, sign * values[i]);
-          (part[i] = y), (max = Math.max(max, y)), (mass += y);
-        }
-        if (mass < MIN_SIDE_MASS * absMass || max <= 0) continue;
-        part.forEach((y, i) => (part[i] = y / max));
-        // Preprocessed input × mask: hidden pixels become the input's zero, the training set's mean colour.
-        const seen = (await blend.forward({ x, mask: Tensor.from(part, [1, H, W, 1]) }))[blend.output];
-        const sideMap = (await net.forward(seen, { taps: [logitsTap] }))[logitsTap];
-        let cx = 0, cy = 0, cm = 0;
-        part.forEach((y, i) => {
-          if (y >= threshold) (cx += (i % W) * y), (cy += Math.floor(i / W) * y), (cm += y);
-        });
-        sides.push({
-          sign: sign > 0 ? 'positive' : 'negative',
-          mass: mass / absMass,
-          classes: topClasses(poolClassMap(sideMap.data(), nClasses), topN, model.labels),
-          centroid: [((cx / cm + 0.5) * toSrc[0]), ((cy / cm + 0.5) * toSrc[1])],
-          boxes: regions(part, H, W, threshold).map((b) => ({
-            x: b.x * toSrc[0], y: b.y * toSrc[1], width: b.width * toSrc[0], height: b.height * toSrc[1], mass: b.mass,
-          })),
-          mask: part,
+    const g = new Graph();
+    g.input('x', [1, -1, -1, 3]);
+    g.input('mask', [1, -1, -1, 1]);
+    g.mul('seen', 'x', 'mask');
+    const blend = g.compile({ backend: o.backend });
+    const ctx: SideContext = { x, net, blend, tap, H, W, sx: src.width / W, sy: src.height / H, nClasses, labels: model.labels, o };
+    const components: PrincipalMask[] = [];
+    try {
+      for (const [n, j] of kept.entries()) {
+        step('masks', n, kept.length);
+        const v = eig.vectors[j];
+        const pm = Tensor.zeros([P]);
+        masks.forEach((m, i) => axpy(v[i], m, pm));
+        components.push({
+          eigenvalue: eig.values[j],
+          explainedVariance: Math.max(0, eig.values[j]) / trace,
+          loadings: classes
+            .map((c, i) => ({ index: c.index, label: c.label, loading: v[i] }))
+            .sort((a, b) => Math.abs(b.loading) - Math.abs(a.loading)),
+          sides: await sidesOf(pm, ctx),
         });
       }
-      out.push({
-        eigenvalue: eig.values[j],
-        explainedVariance: Math.max(0, eig.values[j]) / trace,
-        loadings: classes
-          .map((c, i) => ({ index: c.index, label: c.label, loading: v[i] }))
-          .sort((a, b) => Math.abs(b.loading) - Math.abs(a.loading)),
-        sides,
-      });
+    } finally {
+      blend.dispose();
     }
-    blend.dispose();
-    step('masks', 2 * kept.length, 2 * kept.length);
-    return {
+    step('masks', kept.length, kept.length);
+    const result: LocateResult = {
       model: model.name,
       imageSize: [src.height, src.width],
       maskSize: [H, W],
       mapSize: [rows, cols],
       classes,
       classMasks,
-      components: out,
+      components,
     };
-  });
+    return result;
+  }));
 }
