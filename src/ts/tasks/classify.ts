@@ -5,7 +5,7 @@ import { toFullyConvolutional, MapPooling, poolClassMap, softmax } from '../mode
 import { loadModel, LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { Network } from '../nn/network';
-import { tidy } from '../tensor';
+import { keep, tidy } from '../tensor';
 import { checkBoolean, checkInteger, checkOneOf, invalidParameterError } from '../validate';
 
 export interface ClassifyOptions extends LoadModelOptions {
@@ -50,22 +50,31 @@ export interface ClassifyResult {
   mapSize?: [number, number];
 }
 
-interface Prepared {
+export interface PreparedNetwork {
   model: Model;
   net: Network;
 }
 
-const cache = new Map<string, Promise<Prepared>>();
+const cache = new Map<string, Promise<PreparedNetwork>>();
 
-/** A compiled network per (model, backend, fully convolutional), kept for the process's lifetime. */
-function prepare(model: string | Model, options: ClassifyOptions, fcn: boolean): Promise<Prepared> {
+/**
+ * A compiled network per (model, backend, fully convolutional), kept for the process's lifetime
+ * and shared by the tasks (classify, locate). A model given as an object is compiled afresh.
+ */
+export function prepareNetwork(
+  model: string | Model,
+  options: LoadModelOptions & { backend?: 'cpu' | 'cuda' | 'auto' },
+  fcn: boolean,
+): Promise<PreparedNetwork> {
   const backend = options.backend ?? 'cpu';
   const key = typeof model === 'string' ? `${model}|${backend}|${fcn}` : undefined;
   if (key && cache.has(key)) return cache.get(key)!;
   const p = (async () => {
     const base = typeof model === 'string' ? await loadModel(model, options) : model;
-    const m = fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base;
-    return { model: m as Model, net: m.graph.compile({ backend }) };
+    const m = (fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base) as Model;
+    // The cached weights must outlive a tidy() the first caller may be running in.
+    for (const d of m.graph.nodes()) if (d.kind === 'param') keep(d.value);
+    return { model: m, net: m.graph.compile({ backend }) };
   })();
   if (key) {
     cache.set(key, p);
@@ -74,7 +83,8 @@ function prepare(model: string | Model, options: ClassifyOptions, fcn: boolean):
   return p;
 }
 
-function topClasses(scores: Float32Array, k: number, labels: string[] | undefined): Classification[] {
+/** The k highest scores as classes with labels. */
+export function topClasses(scores: Float32Array, k: number, labels: string[] | undefined): Classification[] {
   return Array.from(scores.keys())
     .sort((a, b) => scores[b] - scores[a])
     .slice(0, k)
@@ -93,7 +103,7 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   if (typeof modelSpec !== 'string' && !(modelSpec && typeof modelSpec === 'object' && 'graph' in modelSpec))
     throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', modelSpec);
 
-  const { model, net } = await prepare(modelSpec, options, anySize);
+  const { model, net } = await prepareNetwork(modelSpec, options, anySize);
   const [mh, mw] = model.inputSize;
   let resize;
   if (!anySize) resize = { width: options.size ?? mw, height: options.size ?? mh, mode: 'squash' as const };

@@ -7,14 +7,14 @@
 // again: the "eigen-dog" and the "eigen-cat".
 import { Image, readImage, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
-import { toFullyConvolutional, poolClassMap, softmax } from '../models/fcn';
-import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { poolClassMap, softmax } from '../models/fcn';
+import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
-import { keep, Tensor, tidy } from '../tensor';
+import { Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Classification } from './classify';
+import { Classification, prepareNetwork, topClasses } from './classify';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -114,26 +114,6 @@ const MIN_SIDE_PEAK = 0.25;
 const MAX_BOXES = 3;
 const MIN_BOX_MASS = 0.05;
 
-const cache = new Map<string, Promise<{ model: Model; net: Network }>>();
-
-/** The fully convolutional network per (model, backend), kept for the process's lifetime. */
-function prepare(spec: string | Model, options: LocateOptions, backend: 'cpu' | 'cuda' | 'auto') {
-  const key = typeof spec === 'string' ? `${spec}|${backend}` : undefined;
-  if (key && cache.has(key)) return cache.get(key)!;
-  const p = (async () => {
-    const base = typeof spec === 'string' ? await loadModel(spec, options) : spec;
-    const model = { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } as Model;
-    // The cached weights must outlive a tidy() the first caller may be running in.
-    for (const d of model.graph.nodes()) if (d.kind === 'param') keep(d.value);
-    return { model, net: model.graph.compile({ backend }) };
-  })();
-  if (key) {
-    cache.set(key, p);
-    p.catch(() => cache.delete(key)); // a failed load is not remembered
-  }
-  return p;
-}
-
 /**
  * Runs fn when the network's earlier runs are done: a backward reads the activations its forward
  * kept, so two locates interleaved on one cached network would read each other's.
@@ -172,12 +152,6 @@ function maskGraph(sigma: number): Graph {
   return g;
 }
 
-function topClasses(scores: Float32Array, n: number, labels?: string[]): Classification[] {
-  return Array.from(scores.keys())
-    .sort((a, b) => scores[b] - scores[a])
-    .slice(0, n)
-    .map((index) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: scores[index] }));
-}
 
 /** Connected regions (4-neighbours) of `m` at or above `t`, in mask pixels, largest mass first. */
 function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
@@ -314,7 +288,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
   };
   options.signal?.throwIfAborted();
   const src = typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : image;
-  const { model, net } = await prepare(o.model, options, o.backend);
+  const { model, net } = await prepareNetwork(o.model, { ...options, backend: o.backend }, true);
   const [mh, mw] = model.inputSize;
   const short = o.size ?? Math.min(mh, mw);
   const k = short / Math.min(src.width, src.height);

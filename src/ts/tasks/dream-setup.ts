@@ -1,0 +1,236 @@
+// dream's option checks (all done before any work) and its model preparation:
+// the compiled free-size network, cached per model and backend, and the
+// objective (layers, channels, class) resolved against the model.
+import { Image } from '../image/io';
+import { featureGraph } from '../models/features';
+import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { Graph, NodeDef } from '../nn/graph';
+import { Network } from '../nn/network';
+import { Tensor } from '../tensor';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
+import { Field, LayerTerm, Lock, ObjectiveContext, receptiveFields } from './dream-gradient';
+import type { DreamOptions, DreamProgress } from './dream';
+
+const WHO = 'dream';
+/**
+ * VGG16/19 layers that give the classic look on photos: block5_conv2 grows dog faces and eyes at
+ * the scale of objects, block4_conv3 adds eyes, fur and swirls at the scale of texture. (block4
+ * alone is mostly concentric eyes; block5_conv3 and deeper smear the photo into animal bodies.)
+ */
+export const DEFAULT_VGG_LAYERS = ['block4_conv3', 'block5_conv2'];
+
+export interface CheckedOptions {
+  model: string | Model;
+  layers?: string[];
+  channels?: [string, number[]][];
+  classIndex?: number;
+  steps: number;
+  stepSize: number;
+  octaves: number;
+  octaveScale: number;
+  jitter: number;
+  tileSize: number;
+  tileMargin?: number;
+  seed: number;
+  backend: 'cpu' | 'cuda' | 'auto';
+  onProgress?: (p: DreamProgress) => void;
+  progressImages: boolean;
+  signal?: AbortSignal;
+  load: LoadModelOptions;
+}
+
+function optionalString(name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'string') throw invalidParameterError(WHO, name, 'string', v);
+}
+
+/** Every check that needs no model; throws the validate.ts texts. */
+export function checkDreamOptions(options: DreamOptions): CheckedOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw invalidParameterError(WHO, 'options', 'object', options);
+  const o = options;
+  const model = o.model ?? 'vgg16';
+  if (typeof model !== 'string' && !(model && typeof model === 'object' && 'graph' in model))
+    throw invalidParameterError(WHO, 'model', 'a zoo name, a path or a loaded model', model);
+  let layers: string[] | undefined;
+  if (o.layers !== undefined) {
+    if (!Array.isArray(o.layers) || o.layers.length < 1 || o.layers.length > 16)
+      throw invalidParameterError(WHO, 'layers', 'array of 1 to 16 layer names', o.layers);
+    o.layers.forEach((l, i) => {
+      if (typeof l !== 'string' || !l) throw invalidParameterError(WHO, `layers[${i}]`, "one of the model's layers", l);
+    });
+    layers = [...new Set(o.layers)];
+  }
+  let channels: [string, number[]][] | undefined;
+  if (o.channels !== undefined) {
+    if (o.channels === null || typeof o.channels !== 'object' || Array.isArray(o.channels) || !Object.keys(o.channels).length)
+      throw invalidParameterError(WHO, 'channels', 'object of layer name -> channel indices', o.channels);
+    channels = Object.entries(o.channels).map(([layer, list]) => {
+      if (!Array.isArray(list) || !list.length)
+        throw invalidParameterError(WHO, `channels.${layer}`, 'non-empty array of channel indices', list);
+      list.forEach((c, i) => checkInteger(WHO, `channels.${layer}[${i}]`, c, 0, 65535));
+      return [layer, [...new Set(list)]];
+    });
+  }
+  const classIndex = o.classIndex === undefined ? undefined : checkInteger(WHO, 'classIndex', o.classIndex, 0, 65535);
+  const signal = o.signal;
+  // Duck-typed: a signal from another realm (vm, jest) is still a signal.
+  if (signal !== undefined && typeof (signal as Partial<AbortSignal> | null)?.throwIfAborted !== 'function')
+    throw invalidParameterError(WHO, 'signal', 'AbortSignal', signal);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw invalidParameterError(WHO, 'onProgress', 'function', o.onProgress);
+  if (o.onDownload !== undefined && typeof o.onDownload !== 'function')
+    throw invalidParameterError(WHO, 'onDownload', 'function', o.onDownload);
+  optionalString('mirror', o.mirror);
+  optionalString('cacheDir', o.cacheDir);
+  return {
+    model,
+    layers,
+    channels,
+    classIndex,
+    steps: checkInteger(WHO, 'steps', o.steps ?? 10, 1, 1000),
+    stepSize: checkNumber(WHO, 'stepSize', o.stepSize ?? 1.5, 0.01, 100),
+    octaves: checkInteger(WHO, 'octaves', o.octaves ?? 4, 1, 12),
+    octaveScale: checkNumber(WHO, 'octaveScale', o.octaveScale ?? 1.4, 1.1, 2),
+    jitter: checkInteger(WHO, 'jitter', o.jitter ?? 32, 0, 256),
+    tileSize: checkInteger(WHO, 'tileSize', o.tileSize ?? 512, 64, 8192),
+    tileMargin: o.tileMargin === undefined ? undefined : checkInteger(WHO, 'tileMargin', o.tileMargin, 0, 1024),
+    seed: checkInteger(WHO, 'seed', o.seed ?? 0, 0, 4294967295),
+    backend: checkOneOf(WHO, 'backend', o.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const),
+    onProgress: o.onProgress,
+    progressImages: checkBoolean(WHO, 'progressImages', o.progressImages ?? false),
+    signal,
+    load: { ...o, onProgress: o.onDownload, signal } as LoadModelOptions,
+  };
+}
+
+export interface Prepared {
+  model: Model;
+  fields: Map<string, Field>;
+  /** The graph's nodes up to its last spatial layer (with the weights they use). */
+  spatial: readonly NodeDef[];
+  /** Those nodes compiled, for shapes at any size (never run). */
+  shapeNet: Network;
+  /** The whole graph (class windows, at the nominal size), and its lock. */
+  classNet: Network;
+  classLock: Lock;
+  /** Node shapes at the model's nominal input size. */
+  shapes: Record<string, number[]>;
+}
+
+const byName = new Map<string, Promise<Prepared>>();
+const byModel = new WeakMap<Model, Map<string, Promise<Prepared>>>();
+
+/** The model and its networks, kept for the process's lifetime (per model and backend). */
+export function prepareDream(o: CheckedOptions): Promise<Prepared> {
+  const spec = o.model;
+  const cache = typeof spec === 'string' ? byName : byModel.get(spec) ?? new Map<string, Promise<Prepared>>();
+  if (typeof spec !== 'string') byModel.set(spec, cache);
+  const key = typeof spec === 'string' ? `${spec}|${o.backend}` : o.backend;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const p = (async (): Promise<Prepared> => {
+    const model = typeof spec === 'string' ? await loadModel(spec, o.load) : spec;
+    const fields = receptiveFields(model);
+    const whole = featureGraph(model);
+    // Weights are shared, not copied: every network built from these nodes costs no weight memory.
+    const spatial = whole.nodes().filter((d) => d.kind !== 'op' || fields.get(d.name)?.spatial);
+    const classNet = whole.compile({ backend: o.backend });
+    const [h, w] = model.inputSize;
+    const shapes = classNet.inferShapes({ [model.input]: [1, h, w, 3] });
+    const shapeNet = Graph.fromNodes(spatial).compile({ backend: o.backend });
+    return { model, fields, spatial, shapeNet, classNet, classLock: new Lock(), shapes };
+  })();
+  cache.set(key, p);
+  p.catch(() => cache.delete(key)); // a failed load is not remembered
+  return p;
+}
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+const roundUp = (v: number, a: number): number => Math.ceil(v / a) * a;
+const floorTo = (v: number, a: number): number => Math.floor(v / a) * a;
+
+/** The layers used when none are named: VGG's classic pair, else the spatial layer 70% of the way in. */
+function defaultLayers(p: Prepared): string[] {
+  if (DEFAULT_VGG_LAYERS.every((l) => p.fields.get(l)?.spatial)) return DEFAULT_VGG_LAYERS;
+  const spatial = p.model.layers.filter((l) => p.fields.get(l)?.spatial && p.shapes[l]?.length === 4);
+  if (!spatial.length) throw new Error(`dream: model '${p.model.name}' has no spatial layers to dream with; name layers`);
+  return [spatial[Math.floor(0.7 * (spatial.length - 1))]];
+}
+
+function checkLayer(p: Prepared, name: string, layer: string): Field {
+  const f = p.model.input === layer ? undefined : p.fields.get(layer);
+  if (!f) throw invalidParameterError(WHO, name, "one of the model's layers", layer);
+  if (!f.spatial || p.shapes[layer]?.length !== 4)
+    throw invalidParameterError(WHO, name, 'a layer with a spatial [1,H,W,C] output', layer);
+  return f;
+}
+
+/** Resolves layers, channels and class against the model and the image; builds the objective. */
+export function resolveObjective(
+  p: Prepared,
+  o: CheckedOptions,
+  img: Image,
+): { ctx: ObjectiveContext; minSide: number; layers: string[]; dispose: () => void } {
+  const named = o.layers ?? (o.channels || o.classIndex !== undefined ? [] : defaultLayers(p));
+  const masks = new Map<string, Uint8Array>();
+  for (const [layer, list] of o.channels ?? []) {
+    checkLayer(p, 'channels', layer);
+    const count = p.shapes[layer][3];
+    const mask = new Uint8Array(count);
+    list.forEach((c, i) => (mask[checkInteger(WHO, `channels.${layer}[${i}]`, c, 0, count - 1)] = 1));
+    masks.set(layer, mask);
+  }
+  const layers = [...new Set([...named, ...masks.keys()])];
+  const fields = layers.map((layer, i) => checkLayer(p, i < named.length ? `layers[${i}]` : 'channels', layer));
+  const size = Math.max(0, ...fields.map((f) => f.size));
+  const logitsTap = p.model.logits ?? p.model.output;
+  if (o.classIndex !== undefined) {
+    const classes = p.shapes[logitsTap]?.[p.shapes[logitsTap].length - 1] ?? 0;
+    checkInteger(WHO, 'classIndex', o.classIndex, 0, classes - 1);
+  }
+  // Tile cores start on the common grid of every layer (VGG: powers of two, so the deepest stride).
+  const align = fields.reduce((a, f) => (a * f.stride) / gcd(a, f.stride), 1);
+  let margin = roundUp(o.tileMargin ?? Math.ceil(size / 2), align);
+  margin = Math.max(0, Math.min(margin, floorTo((o.tileSize - roundUp(Math.max(align, o.tileSize / 4), align)) / 2, align)));
+  const [ch, cw] = p.model.inputSize;
+  const minSide = Math.max(layers.length ? Math.max(16, 2 * align) : 0, o.classIndex !== undefined ? Math.max(ch, cw) : 0);
+  if (Math.min(img.width, img.height) < minSide) {
+    const what = o.classIndex !== undefined ? `classIndex (windows of ${cw}x${ch})` : `layer ${layers[layers.length - 1]}`;
+    throw new Error(`dream: the image is ${img.width}x${img.height} but ${what} needs at least ${minSide} pixels on each side`);
+  }
+  // The objective's nodes: per layer, Σ (A · core mask · channel mask)², a scalar to seed.
+  const g = Graph.fromNodes(p.spatial);
+  const owned: Tensor[] = [];
+  const terms: LayerTerm[] = layers.map((layer, i) => {
+    const coreInput = g.input(`dream/core/${i}`, [1, -1, -1, 1]);
+    let x = g.mul(`dream/core-only/${i}`, layer, coreInput);
+    const mask = masks.get(layer);
+    if (mask) {
+      owned.push(Tensor.from(Float32Array.from(mask), [mask.length]));
+      x = g.mul(`dream/chosen/${i}`, x, g.param(`dream/channels/${i}`, owned[owned.length - 1]));
+    }
+    return { layer, stride: fields[i].stride, coreInput, sumTap: g.sumSquares(`dream/sum/${i}`, x) };
+  });
+  const net = g.compile({ backend: o.backend });
+  const ctx: ObjectiveContext = {
+    net,
+    lock: new Lock(),
+    shapes: p.shapeNet,
+    classNet: p.classNet,
+    classLock: p.classLock,
+    input: p.model.input,
+    terms,
+    classIndex: o.classIndex,
+    logitsTap,
+    classWindow: [ch, cw],
+    tileSize: o.tileSize,
+    margin,
+    align,
+    signal: o.signal,
+  };
+  const dispose = (): void => {
+    net.dispose();
+    owned.forEach((t) => t.dispose());
+  };
+  return { ctx, minSide, layers, dispose };
+}

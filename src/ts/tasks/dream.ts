@@ -1,0 +1,278 @@
+// dream: Deep Dream. Gradient ascent on the image so that chosen layers (or
+// channels, or a class) respond more strongly, at several scales (octaves)
+// from the smallest up, carrying the detail added at each scale to the next,
+// with a random roll (jitter) each step and the pixels kept in range. Large
+// images are processed tile by tile (see dream-gradient.ts), so memory is
+// bounded by the tile size, not the image size.
+import { Image, readImage, resizeImage } from '../image/io';
+import { axpy, clampChannels, norm1, roll } from '../linalg';
+import { FetchOptions } from '../models/download';
+import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { deprocessPixels, imageToInput, inputRange } from '../models/preprocess';
+import { Preprocess } from '../models/types';
+import { Graph } from '../nn/graph';
+import { Tensor, tidy } from '../tensor';
+import { evaluate, Evaluation, ObjectiveContext } from './dream-gradient';
+import { checkDreamOptions, CheckedOptions, prepareDream, resolveObjective } from './dream-setup';
+
+export interface DreamProgress {
+  /** 1-based octave, of `octaves` actually run (those too small for the network are skipped). */
+  octave: number;
+  octaves: number;
+  /** 1-based step within the octave, of `steps`. */
+  step: number;
+  steps: number;
+  /** The objective (see DreamResult.objective) at this octave's size, before this step's update. */
+  objective: number;
+  /** Size of this octave's image. */
+  width: number;
+  height: number;
+  /** The image after this step, at the octave's size; only with progressImages: true. */
+  image?: Image;
+}
+
+export interface DreamOptions extends Omit<LoadModelOptions, 'onProgress'> {
+  /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
+  model?: string | Model;
+  /**
+   * Layers whose L2 magnitude to raise (1..16 names of the model's spatial layers). With several,
+   * each counts by its gain relative to the input (Σ A² / Σ A²₀), so a layer of large activations
+   * does not drown the others. Default ['block4_conv3', 'block5_conv2'] for VGG16/19 (dog faces and
+   * eyes at the scale of objects, fur and swirls at the scale of texture); for other models the
+   * spatial layer 70% of the way in. The default is used only when neither `channels` nor
+   * `classIndex` is given.
+   */
+  layers?: string[];
+  /** Only these channel indices count for a layer, e.g. { block4_conv2: [12, 97] }; such a layer joins `layers`. Default none. */
+  channels?: Record<string, number[]>;
+  /**
+   * Raise this class's logit (0..classes−1) instead of (or besides) layers. The network sees
+   * windows of its own input size (224×224 for VGG) covering the image, so octaves smaller than
+   * that are skipped and the image must be at least that large. Default none.
+   */
+  classIndex?: number;
+  /** Gradient steps per octave, integer 1..1000. Default 10. */
+  steps?: number;
+  /** Step length in pixel levels (of 0..255) per unit of mean |gradient|, number 0.01..100. Default 1.5. */
+  stepSize?: number;
+  /** Scales processed, integer 1..12. Default 4. */
+  octaves?: number;
+  /** Size ratio between octaves, number 1.1..2.0. Default 1.4. */
+  octaveScale?: number;
+  /** Largest random shift (with wrap-around) per step in pixels, integer 0..256. Default 32. */
+  jitter?: number;
+  /** Largest tile (margin included) run through the network, pixels, integer 64..8192. Default 512. */
+  tileSize?: number;
+  /**
+   * Context each tile sees beyond the part of the image it owns, pixels, integer 0..1024. Default:
+   * half the receptive field of the deepest layer, rounded up to its stride (VGG block5_conv2: 96),
+   * which makes the tiled gradient equal the whole-image one; smaller is faster but may leave faint
+   * seams (the jitter moves them every step). Rounded up to the layer's stride, and capped so a
+   * tile owns at least a quarter of its side.
+   */
+  tileMargin?: number;
+  /** Seed of the jitter, integer 0..4294967295. Default 0 (the same result every run). */
+  seed?: number;
+  /** 'cpu' (default), 'cuda' or 'auto'. */
+  backend?: 'cpu' | 'cuda' | 'auto';
+  /** Called after every step. Default none. */
+  onProgress?: (progress: DreamProgress) => void;
+  /** Pass the current image to onProgress (costs a conversion per step). Default false. */
+  progressImages?: boolean;
+  /** Download progress of the model on first use (see FetchOptions.onProgress). Default none. */
+  onDownload?: FetchOptions['onProgress'];
+}
+
+export interface DreamResult {
+  /** The dreamed image, the size of the input. */
+  image: Image;
+  /**
+   * The L2 norm of the chosen layers' activations (all of them together: sqrt(Σ A²)) on the input
+   * and on the result, both at the input's size; for a class objective alone, the class logit
+   * (mean over the windows).
+   */
+  objective: { initial: number; final: number };
+  /** Wall time of the call, model loading included. */
+  seconds: number;
+  /** Forward passes run (tiles and class windows, measuring included). */
+  tiles: number;
+  /** [height, width] of each octave run, smallest first. */
+  octaveSizes: [number, number][];
+  /** The layers the objective used. */
+  layers: string[];
+}
+
+/** Mulberry32: small, seeded, reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface AscentOptions {
+  steps: number;
+  /** In network input units. */
+  stepSize: number;
+  jitter: number;
+  random: () => number;
+  range: { lo: number[]; hi: number[] };
+  onStep?: (step: number, objective: number) => void;
+  signal?: AbortSignal;
+}
+
+/** The value reported as "the objective". */
+export function objectiveValue(ctx: ObjectiveContext, e: Evaluation): number {
+  return ctx.terms.length ? Math.sqrt(e.sumSquares) : e.classLogit ?? 0;
+}
+
+/**
+ * Normalised gradient ascent on x in place for one octave: each step rolls x by a random
+ * (dy, dx), takes the gradient there, rolls it back, moves stepSize per mean |g| and clamps
+ * x into the range of valid pixels. Resolves to the forward passes run.
+ */
+export async function ascend(ctx: ObjectiveContext, x: Tensor, o: AscentOptions): Promise<number> {
+  let tiles = 0;
+  for (let step = 1; step <= o.steps; ++step) {
+    o.signal?.throwIfAborted();
+    const dy = o.jitter ? Math.floor(o.random() * (2 * o.jitter + 1)) - o.jitter : 0;
+    const dx = o.jitter ? Math.floor(o.random() * (2 * o.jitter + 1)) - o.jitter : 0;
+    const objective = await tidy(async () => {
+      const shifted = dy || dx ? roll(x, dy, dx) : x;
+      const e = await evaluate(ctx, shifted, true);
+      tiles += e.tiles;
+      const g = dy || dx ? roll(e.grad!, -dy, -dx) : e.grad!;
+      // Normalising by the mean |g| makes the step size mean the same at every layer and scale.
+      const meanAbs = norm1(g) / g.size;
+      if (meanAbs > 0) axpy(o.stepSize / meanAbs, g, x);
+      clampChannels(x, o.range.lo, o.range.hi);
+      return objectiveValue(ctx, e);
+    });
+    o.onStep?.(step, objective);
+  }
+  return tiles;
+}
+
+async function resizeTensor(x: Tensor, height: number, width: number): Promise<Tensor> {
+  const g = new Graph();
+  g.resizeBilinear('resized', g.input('x', [1, -1, -1, 3]), { height, width });
+  const net = g.compile({ backend: 'cpu' });
+  try {
+    return (await net.forward(x))['resized'];
+  } finally {
+    net.dispose();
+  }
+}
+
+function toImage(x: Tensor, pre: Preprocess): Image {
+  const [, height, width] = x.shape;
+  const rgb = new Uint8ClampedArray(deprocessPixels(x.data(), pre));
+  return { width, height, data: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length) };
+}
+
+/** Octave sizes, smallest first, leaving out those smaller than minSide (the full size is always kept). */
+function octaveSizes(height: number, width: number, o: CheckedOptions, minSide: number): [number, number][] {
+  const sizes: [number, number][] = [];
+  for (let i = o.octaves - 1; i >= 1; --i) {
+    const f = o.octaveScale ** i;
+    const h = Math.round(height / f);
+    const w = Math.round(width / f);
+    if (Math.min(h, w) >= minSide) sizes.push([h, w]);
+  }
+  sizes.push([height, width]);
+  return sizes;
+}
+
+interface Run {
+  ctx: ObjectiveContext;
+  o: CheckedOptions;
+  img: Image;
+  pre: Preprocess;
+  sizes: [number, number][];
+}
+
+/** The octaves, smallest first; resolves to the result image and the forward passes run. */
+async function dreamOctaves({ ctx, o, img, pre, sizes }: Run, original: Tensor): Promise<{ image: Image; tiles: number }> {
+  const range = inputRange(pre);
+  // stepSize is in pixel levels; the network's units may be scaled (e.g. [-1, 1]).
+  const unit = range.hi.reduce((s, hi, c) => s + (hi - range.lo[c]) / 255, 0) / range.hi.length;
+  const random = rng(o.seed);
+  let tiles = 0;
+  let x: Tensor | undefined;
+  let prevBase: Tensor | undefined;
+  for (const [index, [h, w]] of sizes.entries()) {
+    const last = index === sizes.length - 1;
+    const base = last ? original : imageToInput(await resizeImage(img, { width: w, height: h, mode: 'squash' }), pre);
+    if (!x || !prevBase) {
+      x = base.clone();
+    } else {
+      // The detail this octave inherits: what the smaller octaves added to their base, enlarged.
+      axpy(-1, prevBase, x);
+      const detail = await resizeTensor(x, h, w);
+      x.dispose();
+      prevBase.dispose();
+      axpy(1, base, detail);
+      x = detail;
+    }
+    clampChannels(x, range.lo, range.hi);
+    const current = x;
+    tiles += await ascend(ctx, current, {
+      steps: o.steps,
+      stepSize: o.stepSize * unit,
+      jitter: o.jitter,
+      random,
+      range,
+      signal: o.signal,
+      onStep: (step, objective) =>
+        o.onProgress?.({
+          octave: index + 1,
+          octaves: sizes.length,
+          step,
+          steps: o.steps,
+          objective,
+          width: w,
+          height: h,
+          image: o.progressImages ? toImage(current, pre) : undefined,
+        }),
+    });
+    prevBase = base;
+  }
+  return { image: toImage(x!, pre), tiles };
+}
+
+/** Deep Dream on one image (a path, encoded bytes, or decoded pixels). */
+export async function dream(image: string | Uint8Array | Image, options: DreamOptions = {}): Promise<DreamResult> {
+  const started = Date.now();
+  const o = checkDreamOptions(options);
+  const img =
+    typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : await resizeImage(image, {});
+  o.signal?.throwIfAborted();
+  const prepared = await prepareDream(o);
+  const { ctx, minSide, layers, dispose } = resolveObjective(prepared, o, img);
+  const pre = prepared.model.preprocess;
+  const run: Run = { ctx, o, img, pre, sizes: octaveSizes(img.height, img.width, o, minSide) };
+  try {
+    return await tidy(async () => {
+      const before = await evaluate(ctx, imageToInput(img, pre), false);
+      // Each layer weighs 1/(its Σ A² on the input), so every layer's relative gain counts alike,
+      // whatever its typical magnitude (VGG block4 activations are ~35x block5's in mean square).
+      if (ctx.terms.length > 1) ctx.weights = before.layerSums.map((v) => 1 / Math.max(v, 1e-12));
+      const { image: result, tiles } = await dreamOctaves(run, imageToInput(img, pre));
+      // Measured on the image as returned (8-bit), at the input's size, like the initial value.
+      const after = await evaluate(ctx, imageToInput(result, pre), false);
+      return {
+        image: result,
+        objective: { initial: objectiveValue(ctx, before), final: objectiveValue(ctx, after) },
+        seconds: (Date.now() - started) / 1000,
+        tiles: before.tiles + tiles + after.tiles,
+        octaveSizes: run.sizes,
+        layers,
+      };
+    });
+  } finally {
+    dispose();
+  }
+}
