@@ -37,3 +37,6 @@ export type { ClassifyOptions, ClassifyResult, Classification } from './tasks/cl
 export { locate } from './tasks/locate';
 export { writeLocateReport } from './tasks/report';
 export type { LocateOptions, LocateResult, PrincipalMask, MaskSide, Box } from './tasks/locate';
+export { style } from './tasks/style';
+export type { StyleOptions, StyleResult } from './tasks/style';
+export { lbfgs, adam } from './optim';
