@@ -3,14 +3,15 @@
 // Every runtime call is checked; failures become ec::Error carrying the call
 // and file:line (never abort), so a server survives a missing driver. Where no
 // driver or device answers, the backend reports "no CUDA device (...)" and the
-// registry's 'auto' choice falls back to the CPU. The op kernels themselves
-// arrive with the CUDA kernel issue: until then supports() is false and a
-// Program compiled for 'cuda' names the first op it lacks.
+// registry's 'auto' choice falls back to the CPU. Every op has forward and
+// backward kernels (one .cu per op family, declared in kernels.cuh); forward
+// and backward dispatch through one switch, as native/cpu/backend.cc does.
 #include <cuda_runtime.h>
 
 #include <mutex>
 
 #include "common.cuh"
+#include "kernels.cuh"
 
 namespace ec::cuda {
 
@@ -51,6 +52,46 @@ CudaInfo query_info() {
 
 namespace {
 
+// The kernels read and write device pointers only; a host tensor reaching
+// them would fault far from the cause, so say which operand it was.
+void expect_device(const OpCall& call, const Tensor* t, const char* what, size_t i) {
+  if (t && !t->empty() && t->device() != Device::Cuda)
+    throw Error(std::string("cuda backend: op '") + op_name(call.op) + "' received host memory for " + what + " " +
+                std::to_string(i) + " (use from_host)");
+}
+
+}  // namespace
+
+void forward(const OpCall& call, const Inputs& in, Tensor& out) {
+  for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
+  expect_device(call, &out, "output", 0);
+  switch (call.op) {
+#define EC_CASE(OP, fn) \
+  case Op::OP: fn##_forward_cuda(call, in, out); break;
+    EC_CUDA_OPS(EC_CASE)
+#undef EC_CASE
+    case Op::COUNT:
+      throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
+  }
+}
+
+void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy, const Grads& din) {
+  for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
+  for (size_t i = 0; i < din.size(); ++i) expect_device(call, din[i], "gradient", i);
+  expect_device(call, &out, "output", 0);
+  expect_device(call, &dy, "dy", 0);
+  switch (call.op) {
+#define EC_CASE(OP, fn) \
+  case Op::OP: fn##_backward_cuda(call, in, out, dy, din); break;
+    EC_CUDA_OPS(EC_CASE)
+#undef EC_CASE
+    case Op::COUNT:
+      throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
+  }
+}
+
+namespace {
+
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
@@ -60,20 +101,19 @@ class CudaBackend final : public Backend {
     if (why) *why = info_.error;
     return false;
   }
-  bool supports(const OpCall&) const override { return false; }
+  // Every op of ec::Op has CUDA kernels (kernels.cuh).
+  bool supports(const OpCall& call) const override { return call.op != Op::COUNT; }
   Tensor alloc(const Shape& shape) override { return device_alloc(shape); }
   Tensor to_host(const Tensor& t) override { return copy_to_host(t); }
   Tensor from_host(const Tensor& t) override { return copy_from_host(t); }
-  void forward(const OpCall& call, const Inputs&, Tensor&) override { unsupported(call); }
-  void backward(const OpCall& call, const Inputs&, const Tensor&, const Tensor&, const Grads&) override {
-    unsupported(call);
+  void forward(const OpCall& call, const Inputs& in, Tensor& out) override { cuda::forward(call, in, out); }
+  void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy,
+                const Grads& din) override {
+    cuda::backward(call, in, out, dy, din);
   }
   void synchronize() override { EC_CUDA_CHECK(cudaDeviceSynchronize()); }
 
  private:
-  [[noreturn]] static void unsupported(const OpCall& call) {
-    throw Error(std::string("cuda backend: op '") + op_name(call.op) + "' is not implemented");
-  }
   mutable std::once_flag once_;
   mutable CudaInfo info_;
 };

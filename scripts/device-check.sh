@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The GPU check, one command on a machine with an NVIDIA GPU, nvcc, cmake and
+# PyTorch (Node is not needed):
+#
+#   scripts/device-check.sh            # or: OUT=/some/dir scripts/device-check.sh
+#
+#   1. builds the native tests and bench_cuda with the CUDA backend for this
+#      GPU's architecture (build-device/, no Node addon)
+#   2. runs `eyecandy_tests cuda`: every op on the GPU against the CPU kernels,
+#      GPU gradient checks, a Program on both backends, device vector
+#      routines, and the 1000-pass memory test
+#   3. times VGG19 conv stacks (224/512, batch 1/8; fwd, fwd+input grad,
+#      fwd+all grads) on our kernels and in PyTorch (bench/gpu/torch_vgg19.py)
+#   4. prints a table with ratios
+#   5. with the time left: compute-sanitizer memcheck / racecheck on chosen tests
+#   6. if a Node binary is at .dev/node.xz, also runs `node dist/cli/main.js doctor`
+#
+# Ends with PASS/FAIL/INFO lines; exits 0 when no line says FAIL (the
+# timings are reported, not judged). Logs go to $OUT/logs when $OUT is set
+# (written as each stage runs, so a cut-off run still leaves them), else to
+# build-device/logs. Every stage is time-boxed so the whole run stays under
+# EC_DEADLINE_S seconds (default 560, under a 10-minute command limit);
+# expect 3-5 minutes on an H100.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+START=$SECONDS
+DEADLINE=${EC_DEADLINE_S:-560}
+LOG=${OUT:+$OUT/logs}
+LOG=${LOG:-build-device/logs}
+mkdir -p "$LOG" build-device
+# Seconds a stage may take: its own cap, or what is left before the deadline.
+budget() {
+  local left=$((DEADLINE - (SECONDS - START)))
+  [ "$left" -lt "$1" ] && echo $((left > 10 ? left : 10)) || echo "$1"
+}
+declare -a SUMMARY=()
+STATUS=0
+stage() { echo; echo "== $* ($((SECONDS - START)) s)"; }
+verdict() {  # verdict PASS|FAIL|INFO text
+  SUMMARY+=("$1 $2")
+  [ "$1" = FAIL ] && STATUS=1
+  echo "$1 $2"
+}
+finish() {
+  stage "summary"
+  printf '%s\n' "${SUMMARY[@]}"
+  echo "total $((SECONDS - START)) s"
+  printf '%s\n' "${SUMMARY[@]}" > "$LOG/summary.txt"
+  exit $STATUS
+}
+
+stage "device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | tee "$LOG/gpu.txt"
+nvcc --version | tail -2
+ARCH=${EC_CUDA_ARCH:-}
+if [ -z "$ARCH" ]; then
+  CC=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  # This GPU only, to keep the build short; the default list otherwise.
+  if [[ "$CC" =~ ^[0-9]+$ ]]; then ARCH="${CC}-real"; else ARCH="80-real;90-real;90-virtual"; fi
+fi
+echo "CUDA architectures: $ARCH"
+
+stage "build (cmake, CUDA on, no addon)"
+GENERATOR="Unix Makefiles"
+command -v ninja >/dev/null && GENERATOR=Ninja
+# A cache from another generator would make cmake refuse to configure.
+if [ -f build-device/CMakeCache.txt ] && ! grep -q "CMAKE_GENERATOR:INTERNAL=$GENERATOR\$" build-device/CMakeCache.txt; then
+  rm -rf build-device/CMakeCache.txt build-device/CMakeFiles
+fi
+if cmake -S . -B build-device -G "$GENERATOR" -DCMAKE_BUILD_TYPE=Release -DEYECANDY_TESTS=ON -DEYECANDY_ADDON=OFF \
+     -DEYECANDY_CUDA=ON "-DEYECANDY_CUDA_ARCHITECTURES=$ARCH" > "$LOG/configure.txt" 2>&1 &&
+   timeout "$(budget 360)" cmake --build build-device -j"$(nproc)" > "$LOG/build.txt" 2>&1; then
+  verdict PASS "build ($((SECONDS - START)) s)"
+else
+  tail -40 "$LOG/configure.txt" "$LOG/build.txt"
+  verdict FAIL "build (see $LOG/build.txt)"
+  finish
+fi
+
+stage "eyecandy_tests cuda"
+timeout "$(budget 240)" build-device/eyecandy_tests cuda > "$LOG/tests.txt" 2>&1
+RC=$?
+# Failures with their details (everything but ok / skip lines), then the count.
+grep -v -E "^(ok|skip) " "$LOG/tests.txt" | head -120
+grep -m1 "^skip" "$LOG/tests.txt"
+LAST=$(tail -1 "$LOG/tests.txt")
+if [ $RC -eq 0 ] && ! grep -q "^skip" "$LOG/tests.txt"; then
+  verdict PASS "cuda tests: $LAST"
+elif grep -q "^skip" "$LOG/tests.txt"; then
+  verdict FAIL "cuda tests skipped: $(grep -m1 '^skip' "$LOG/tests.txt")"
+else
+  verdict FAIL "cuda tests (rc $RC): $LAST"
+fi
+
+stage "benchmark: our CUDA kernels"
+timeout "$(budget 150)" build-device/native/cuda/bench_cuda | tee "$LOG/bench_ours.txt"
+RC=$?
+[ $RC -eq 0 ] && verdict PASS "bench_cuda ran" || verdict FAIL "bench_cuda (rc $RC)"
+
+stage "benchmark: PyTorch"
+PY=""
+for p in ${PYTHON:-} python3 python; do
+  if command -v "$p" >/dev/null && "$p" -c "import torch" 2>/dev/null; then PY=$p; break; fi
+done
+if [ -n "$PY" ]; then
+  timeout "$(budget 200)" "$PY" bench/gpu/torch_vgg19.py | tee "$LOG/bench_torch.txt"
+  RC=$?
+  [ $RC -eq 0 ] && verdict INFO "torch benchmark ran" || verdict INFO "torch benchmark incomplete (rc $RC)"
+else
+  verdict INFO "torch benchmark skipped: no python that imports torch"
+  : > "$LOG/bench_torch.txt"
+fi
+
+stage "VGG19 conv stack, ms per pass (ratio > 1: we are slower)"
+python3 - "$LOG/bench_ours.txt" "$LOG/bench_torch.txt" <<'PY' | tee "$LOG/table.txt"
+import sys
+res = {}
+for path in sys.argv[1:]:
+    for line in open(path):
+        p = line.split()
+        if len(p) >= 7 and p[0] == "RESULT":
+            res[(p[1], int(p[2]), int(p[3]), p[4])] = (float(p[5]), float(p[6]))
+keys = sorted({k[1:] for k in res}, key=lambda k: (k[0], k[1], ["fwd", "fwd+bwd_x", "fwd+bwd"].index(k[2])))
+print("%-5s %-5s %-10s %12s %8s %12s %7s %12s %7s" % ("size", "batch", "mode", "ours ms", "TFLOP/s",
+      "torch fp32", "ratio", "torch tf32", "ratio"))
+for size, batch, mode in keys:
+    ours = res.get(("eyecandy", size, batch, mode))
+    row = "%-5d %-5d %-10s " % (size, batch, mode)
+    row += ("%12.2f %8.1f " % (ours[0], ours[1] / 1000)) if ours else "%12s %8s " % ("-", "-")
+    for impl in ("torch_fp32", "torch_tf32"):
+        t = res.get((impl, size, batch, mode))
+        row += ("%12.2f %7.2f " % (t[0], ours[0] / t[0])) if (t and ours) else ("%12.2f %7s " % (t[0], "-") if t else "%12s %7s " % ("-", "-"))
+    print(row)
+PY
+
+# compute-sanitizer, while time is left: memcheck over the op table (every
+# kernel, tiny shapes), racecheck on the kernels that share memory (GEMM,
+# block reductions, block-per-row softmax).
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ -n "$SAN" ]; then
+  for job in "memcheck cuda.op_table" "racecheck cuda.large.conv2d.vgg_like" "racecheck cuda.large.softmax.rows" \
+             "racecheck cuda.large.global_avg_pool"; do
+    set -- $job
+    if [ $((DEADLINE - (SECONDS - START))) -lt 40 ]; then verdict INFO "sanitizer $1 $2 skipped (time)"; continue; fi
+    stage "compute-sanitizer --tool $1 ($2)"
+    LOGF="$LOG/sanitizer_$1_${2//./_}.txt"
+    timeout "$(budget 120)" "$SAN" --tool "$1" --error-exitcode 9 build-device/eyecandy_tests "$2" > "$LOGF" 2>&1
+    RC=$?
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed," "$LOGF" | tail -3
+    if [ $RC -eq 0 ]; then verdict PASS "sanitizer $1 $2"
+    elif [ $RC -eq 124 ]; then verdict INFO "sanitizer $1 $2 timed out"
+    else grep -m5 -E "=========  (Invalid|Race|Error|Barrier)" "$LOGF"; verdict FAIL "sanitizer $1 $2 (rc $RC, $LOGF)"; fi
+  done
+fi
+
+if [ -f .dev/node.xz ] && [ -f dist/cli/main.js ]; then
+  stage "node dist/cli/main.js doctor"
+  xz -dc .dev/node.xz > build-device/node && chmod +x build-device/node &&
+    timeout "$(budget 60)" build-device/node dist/cli/main.js doctor 2>&1 | tee "$LOG/doctor.txt"
+  verdict INFO "doctor ran (rc $?)"
+fi
+finish
