@@ -7,7 +7,7 @@ const os = require('os');
 const path = require('path');
 
 const only = process.argv.slice(2);
-const cases = ['eyecandy-vgg19', 'tfjs-vgg19', 'eyecandy-mobilenet', 'ort-mobilenet'].filter((c) => !only.length || only.some((o) => c.includes(o)));
+const cases = ['eyecandy-vgg19', 'tfjs-vgg19', 'eyecandy-mobilenet', 'ort-mobilenet', 'eyecandy-tasks'].filter((c) => !only.length || only.some((o) => c.includes(o)));
 const results = {};
 for (const c of cases) {
   try {
@@ -22,9 +22,17 @@ console.log(`machine: ${os.cpus()[0].model}, ${os.cpus().length} threads, node $
 console.log('| case | load ms | load peak RSS MB | forward 224 ms | fwd+bwd 224 ms | conv fwd 512 ms | peak RSS MB |');
 console.log('|---|---|---|---|---|---|---|');
 for (const [c, r] of Object.entries(results)) {
+  if (c === 'eyecandy-tasks') continue;
   if (r.error) console.log(`| ${c} | error: ${r.error} |`);
   else console.log(`| ${c} | ${fmt(r.loadMs)} | ${r.loadPeakRssMB ?? '-'} | ${fmt(r.forward224)} | ${fmt(r.forwardBackward224)} | ${fmt(r.convForward512)} | ${r.peakRssMB} |`);
 }
 const ratio = (a, b) => (results[a]?.forward224 && results[b]?.forward224 ? (results[b].forward224 / results[a].forward224).toFixed(1) : 'n/a');
 console.log(`\nforward 224 speed-up, VGG19: eyecandy vs tfjs(cpu) = ${ratio('eyecandy-vgg19', 'tfjs-vgg19')}x`);
 console.log(`forward 224 speed-up, MobileNet 0.25: eyecandy vs onnxruntime-node = ${ratio('eyecandy-mobilenet', 'ort-mobilenet')}x`);
+const t = results['eyecandy-tasks'];
+if (t && !t.error) {
+  console.log('\n| VGG19 task step (CPU) | 256 px ms | 512 px ms |');
+  console.log('|---|---|---|');
+  console.log(`| style iteration (fwd to block5_conv1 + 6 losses + bwd) | ${fmt(t.styleIteration256)} | ${fmt(t.styleIteration512)} |`);
+  console.log(`| dream step (fwd to block4_conv1 + bwd) | ${fmt(t.dreamStep256)} | ${fmt(t.dreamStep512)} |`);
+} else if (t) console.log(`eyecandy-tasks: ${t.error}`);
