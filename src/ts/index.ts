@@ -40,3 +40,5 @@ export type { LocateOptions, LocateResult, PrincipalMask, MaskSide, Box } from '
 export { style } from './tasks/style';
 export type { StyleOptions, StyleResult } from './tasks/style';
 export { lbfgs, adam } from './optim';
+export { dream } from './tasks/dream';
+export type { DreamOptions, DreamResult } from './tasks/dream';

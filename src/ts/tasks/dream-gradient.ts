@@ -1,14 +1,15 @@
 // Deep Dream's objective and its gradient, computed whole or tile by tile.
 //
-// The layer objective is Σ_l (1/N_l)·Σ A_l² over the chosen channels (the mean
-// squared activation of each layer; for one layer its gradient points the same
-// way as that of the L2 norm). A tile owns a "core" of the image and is run
-// with a margin of context around it; only activations whose position lies in
-// the core are seeded. Cores partition the image on the grid of the deepest
-// layer's stride, so every activation is counted exactly once, and when the
-// margin covers half the receptive field each seeded activation sees exactly
-// what it sees in the whole image: the stitched gradient then equals the
-// untiled one (up to float rounding), so no seams can show.
+// The layer objective is Σ_l w_l·Σ A_l² over the chosen channels (dream.ts
+// picks w_l; for one layer the gradient points the same way as that of the L2
+// norm, and steps are normalised anyway). A tile owns a "core" of the image and
+// is run with a margin of context around it; a mask input to the objective
+// network keeps only the activations whose position lies in the core. Cores
+// partition the image on the grid of the deepest layer's stride, so every
+// activation is counted exactly once, and when the margin covers half the
+// receptive field each kept activation sees exactly what it sees in the whole
+// image: the stitched gradient then equals the untiled one (up to float
+// rounding), so no seams can show. Memory follows the tile size, not the image.
 import { LoadedModel } from '../models/types';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';

@@ -7,7 +7,7 @@
 import { Image, readImage, resizeImage } from '../image/io';
 import { axpy, clampChannels, norm1, roll } from '../linalg';
 import { FetchOptions } from '../models/download';
-import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { LoadModelOptions, Model } from '../models/load';
 import { deprocessPixels, imageToInput, inputRange } from '../models/preprocess';
 import { Preprocess } from '../models/types';
 import { Graph } from '../nn/graph';
@@ -48,7 +48,8 @@ export interface DreamOptions extends Omit<LoadModelOptions, 'onProgress'> {
   /**
    * Raise this class's logit (0..classes−1) instead of (or besides) layers. The network sees
    * windows of its own input size (224×224 for VGG) covering the image, so octaves smaller than
-   * that are skipped and the image must be at least that large. Default none.
+   * that are skipped and the image must be at least that large. With layers too, the class's
+   * gradient is simply added to theirs (their balance is not tuned). Default none.
    */
   classIndex?: number;
   /** Gradient steps per octave, integer 1..1000. Default 10. */
@@ -81,6 +82,8 @@ export interface DreamOptions extends Omit<LoadModelOptions, 'onProgress'> {
   progressImages?: boolean;
   /** Download progress of the model on first use (see FetchOptions.onProgress). Default none. */
   onDownload?: FetchOptions['onProgress'];
+  /** Stops the download or the dreaming (checked before every tile); rejects with signal.reason. Default none. */
+  signal?: AbortSignal;
 }
 
 export interface DreamResult {
