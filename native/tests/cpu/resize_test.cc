@@ -5,76 +5,13 @@
 #include "../../core/ops.h"
 #include "../../cpu/kernels.h"
 #include "../test.h"
+#include "kernel_check.h"
 
 namespace {
 
 using namespace ec;
-using Fwd = void (*)(const OpCall&, const Inputs&, Tensor&);
-using Bwd = void (*)(const OpCall&, const Inputs&, const Tensor&, const Tensor&, const Grads&);
+using namespace ec::test::kernel_check;
 
-Tensor run(Fwd f, const OpCall& call, const std::vector<Tensor>& xs) {
-  std::vector<Shape> shapes;
-  Inputs in;
-  for (const Tensor& x : xs) shapes.push_back(x.shape()), in.push_back(&x);
-  Tensor out(infer_shape(call, shapes));
-  out.fill(std::nanf(""));  // kernels must overwrite every element
-  f(call, in, out);
-  return out;
-}
-
-// Backward with dy = w, passing only what op_info says backward may read.
-std::vector<Tensor> grads(Bwd b, const OpCall& call, const std::vector<Tensor>& xs, const Tensor& y, const Tensor& w) {
-  const OpInfo& info = op_info(call.op);
-  Inputs in;
-  Grads din;
-  std::vector<Tensor> g;
-  for (const Tensor& x : xs) {
-    in.push_back(info.backward_needs_inputs ? &x : nullptr);
-    g.emplace_back(x.shape());
-    g.back().fill(std::nanf(""));
-  }
-  for (Tensor& t : g) din.push_back(&t);
-  b(call, in, info.backward_needs_output ? y : Tensor(), w, din);
-  return g;
-}
-
-// Compares the analytic gradient of L = sum(y * w) with central differences.
-void check_grads(Fwd f, Bwd b, const OpCall& call, std::vector<Tensor> xs, float eps = 1e-2f, double tol = 1e-2) {
-  const Tensor y = run(f, call, xs);
-  Tensor w(y.shape());
-  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.3f + 0.1f * static_cast<float>((i * 7) % 13) - 0.6f;
-  const std::vector<Tensor> g = grads(b, call, xs, y, w);
-  auto loss = [&] {
-    const Tensor t = run(f, call, xs);
-    double s = 0;
-    for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.data()[i]) * w.data()[i];
-    return s;
-  };
-  for (size_t k = 0; k < xs.size(); ++k)
-    for (int64_t i = 0; i < xs[k].numel(); ++i) {
-      float& v = xs[k].data()[i];
-      const float orig = v;
-      v = orig + eps;
-      const double lp = loss();
-      v = orig - eps;
-      const double lm = loss();
-      v = orig;
-      const double num = (lp - lm) / (2.0 * eps);
-      CHECK_NEAR(g[k].data()[i], num, tol * (1.0 + std::fabs(num)));
-    }
-}
-
-// Smooth, non-repeating test values in [offset - amp, offset + amp].
-Tensor wave(Shape s, float amp = 1.f, float offset = 0.f) {
-  Tensor t(std::move(s));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = offset + amp * std::sin(1.3f * static_cast<float>(i) + 0.5f);
-  return t;
-}
-
-void expect(const Tensor& t, const std::vector<float>& want, double tol = 1e-5) {
-  CHECK(t.numel() == static_cast<int64_t>(want.size()));
-  for (size_t i = 0; i < want.size(); ++i) CHECK_NEAR(t.data()[i], want[i], tol);
-}
 
 OpCall resize(int h, int w, ResizeCoord coord) { return OpCall{Op::ResizeBilinear, ResizeAttrs{h, w, coord}}; }
 
