@@ -213,25 +213,236 @@ void fill_bias(float* y, int64_t rows, int64_t cout, const float* bias) {
   });
 }
 
+// Depthwise forward: a direct NHWC kernel vectorized across channels. Each
+// output row (n, oh) takes the contiguous range of kernel rows that land in
+// the image; its output pixels split into a left border, an interior whose
+// taps all land inside the image (no bounds checks, KW == 3 unrolled) and a
+// right border. Per pixel, channel blocks of VW (then VW/2) floats keep one
+// accumulator in a register across all taps; leftover channels run scalar.
+// Instantiated per ISA like the GEMM micro-kernel, picked at run time.
+#define EC_DW_INLINE inline __attribute__((always_inline))
+// The vector helpers are always inlined, so the ABI note does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+template <int VW>
+struct DwVec {
+  typedef float type __attribute__((vector_size(VW * 4)));
+};
+
+template <int VW>
+EC_DW_INLINE typename DwVec<VW>::type dw_load(const float* p) {
+  typename DwVec<VW>::type v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int VW>
+EC_DW_INLINE void dw_store(float* p, typename DwVec<VW>::type v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// One output pixel, channels [ch, ch + VW): kernel rows [kh0, kh1), columns
+// [kw0, kw1) (KWF > 0: exactly KWF columns from 0). xp points at input pixel
+// (ih(kh0), iw(kw = 0)) channel ch, which may lie outside the image when
+// kw0 > 0: only in-range taps are read.
+template <int VW, int KWF>
+EC_DW_INLINE void dw_block(const float* xp, const float* wp, const float* bp, float* yp, int64_t kh0, int64_t kh1,
+                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C) {
+  using V = typename DwVec<VW>::type;
+  V acc = bp ? dw_load<VW>(bp) : V{};
+  for (int64_t kh = kh0; kh < kh1; ++kh, xp += xrow, wp += wrow) {
+    if constexpr (KWF > 0) {
+#pragma GCC unroll 8
+      for (int kw = 0; kw < KWF; ++kw) acc += dw_load<VW>(xp + kw * xcol) * dw_load<VW>(wp + kw * C);
+    } else {
+      for (int64_t kw = kw0; kw < kw1; ++kw) acc += dw_load<VW>(xp + kw * xcol) * dw_load<VW>(wp + kw * C);
+    }
+  }
+  dw_store<VW>(yp, acc);
+}
+
+template <int VW, int KWF>
+EC_DW_INLINE void dw_pixel(const float* xp, const float* w, const float* bias, float* yp, int64_t kh0, int64_t kh1,
+                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C) {
+  const float* wp = w + kh0 * wrow;
+  int64_t ch = 0;
+  for (; ch + VW <= C; ch += VW)
+    dw_block<VW, KWF>(xp + ch, wp + ch, bias ? bias + ch : nullptr, yp + ch, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C);
+  if constexpr (VW >= 8) {
+    if (ch + VW / 2 <= C) {
+      dw_block<VW / 2, KWF>(xp + ch, wp + ch, bias ? bias + ch : nullptr, yp + ch, kh0, kh1, kw0, kw1, xrow, xcol,
+                            wrow, C);
+      ch += VW / 2;
+    }
+  }
+  for (; ch < C; ++ch) {
+    float acc = bias ? bias[ch] : 0.f;
+    const float* xq = xp + ch;
+    const float* wq = wp + ch;
+    for (int64_t kh = kh0; kh < kh1; ++kh, xq += xrow, wq += wrow)
+      for (int64_t kw = kw0; kw < (KWF > 0 ? KWF : kw1); ++kw) acc += xq[kw * xcol] * wq[kw * C];
+    yp[ch] = acc;
+  }
+}
+
+template <int VW>
+EC_DW_INLINE void dw_rows(const Conv& c, const float* x, const float* w, const float* bias, float* y, int64_t r0,
+                          int64_t r1) {
+  const int64_t C = c.C, xcol = c.dw * C, xrow = c.dh * c.W * C, wrow = c.KW * C;
+  // Interior columns: every tap in the image.
+  const int64_t span_w = (c.KW - 1) * c.dw;
+  const int64_t ow_a = std::min(c.OW, (c.pl + c.sw - 1) / c.sw);
+  const int64_t lim = c.W - 1 - span_w + c.pl;  // ow * sw <= lim
+  const int64_t ow_b = lim < 0 ? ow_a : std::clamp<int64_t>(lim / c.sw + 1, ow_a, c.OW);
+  for (int64_t nr = r0; nr < r1; ++nr) {
+    const int64_t n = nr / c.OH, oh = nr % c.OH;
+    const int64_t ih0 = oh * c.sh - c.pt;
+    int64_t kh0 = 0, kh1 = c.KH;
+    while (kh0 < kh1 && ih0 + kh0 * c.dh < 0) ++kh0;
+    while (kh1 > kh0 && ih0 + (kh1 - 1) * c.dh >= c.H) --kh1;
+    const float* xrow0 = x + (n * c.H + ih0 + kh0 * c.dh) * c.W * C;  // may point outside when kh0 == kh1
+    float* yrow = y + nr * c.OW * C;
+    auto border = [&](int64_t ow) {
+      const int64_t iw0 = ow * c.sw - c.pl;
+      int64_t kw0 = 0, kw1 = c.KW;
+      while (kw0 < kw1 && iw0 + kw0 * c.dw < 0) ++kw0;
+      while (kw1 > kw0 && iw0 + (kw1 - 1) * c.dw >= c.W) --kw1;
+      dw_pixel<VW, 0>(xrow0 + iw0 * C, w, bias, yrow + ow * C, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C);
+    };
+    for (int64_t ow = 0; ow < ow_a; ++ow) border(ow);
+    if (c.KW == 3) {
+      for (int64_t ow = ow_a; ow < ow_b; ++ow)
+        dw_pixel<VW, 3>(xrow0 + (ow * c.sw - c.pl) * C, w, bias, yrow + ow * C, kh0, kh1, 0, 3, xrow, xcol, wrow, C);
+    } else {
+      for (int64_t ow = ow_a; ow < ow_b; ++ow)
+        dw_pixel<VW, 0>(xrow0 + (ow * c.sw - c.pl) * C, w, bias, yrow + ow * C, kh0, kh1, 0, c.KW, xrow, xcol, wrow,
+                        C);
+    }
+    for (int64_t ow = std::max(ow_a, ow_b); ow < c.OW; ++ow) border(ow);
+  }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void dw_rows_avx512(const Conv& c, const float* x, const float* w,
+                                                                 const float* bias, float* y, int64_t r0, int64_t r1) {
+  dw_rows<16>(c, x, w, bias, y, r0, r1);
+}
+__attribute__((target("avx2,fma"))) void dw_rows_avx2(const Conv& c, const float* x, const float* w,
+                                                       const float* bias, float* y, int64_t r0, int64_t r1) {
+  dw_rows<8>(c, x, w, bias, y, r0, r1);
+}
+void dw_rows_base(const Conv& c, const float* x, const float* w, const float* bias, float* y, int64_t r0,
+                  int64_t r1) {
+  dw_rows<4>(c, x, w, bias, y, r0, r1);
+}
+
+using DwRowsFn = void (*)(const Conv&, const float*, const float*, const float*, float*, int64_t, int64_t);
+DwRowsFn pick_dw_rows() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return dw_rows_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dw_rows_avx2;
+  return dw_rows_base;
+}
+
 void depthwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y) {
-  const int64_t C = c.C;
-  parallel_for(0, c.N * c.OH, row_grain(c.OW * C * c.KH * c.KW), [&](int64_t a, int64_t b) {
-    for (int64_t nr = a; nr < b; ++nr) {
-      const int64_t n = nr / c.OH, oh = nr % c.OH;
-      for (int64_t ow = 0; ow < c.OW; ++ow) {
-        float* __restrict yo = y + (nr * c.OW + ow) * C;
-        if (bias)
-          copy_floats(yo, bias, C);
-        else
-          zero_floats(yo, C);
-        for_taps(c, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
-          const float* __restrict xi = x + ((n * c.H + ih) * c.W + iw) * C;
-          const float* __restrict wk = w + tap * C;
-          for (int64_t ch = 0; ch < C; ++ch) yo[ch] += xi[ch] * wk[ch];
-        });
+  static const DwRowsFn rows_fn = pick_dw_rows();
+  // ~256K multiply-adds per task: small layers run on the calling thread.
+  const int64_t per_row = std::max<int64_t>(1, c.OW * c.C * c.KH * c.KW);
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / per_row);
+  const int64_t rows = c.N * c.OH;
+  if (rows <= grain) return rows_fn(c, x, w, bias, y, 0, rows);
+  parallel_for(0, rows, grain, [&](int64_t a, int64_t b) { rows_fn(c, x, w, bias, y, a, b); });
+}
+
+// 1x1 stride-1 unpadded convs with few output channels (Cout a multiple of a
+// vector width, at most 4 vectors): y = x * W + b directly, R rows at a time
+// with the R x NV accumulator tile in registers, each x element broadcast.
+// Skips the GEMM's packing, which dominates when Cout is this small.
+template <int VW, int NV, int R>
+EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t rows) {
+  using V = typename DwVec<VW>::type;
+  constexpr int64_t N = int64_t{VW} * NV;
+  V b[NV];
+  for (int j = 0; j < NV; ++j) b[j] = bias ? dw_load<VW>(bias + j * VW) : V{};
+  int64_t r = 0;
+  for (; r + R <= rows; r += R) {
+    V acc[R][NV];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < NV; ++j) acc[i][j] = b[j];
+    const float* xr = x + r * K;
+    for (int64_t k = 0; k < K; ++k) {
+      V wv[NV];
+      for (int j = 0; j < NV; ++j) wv[j] = dw_load<VW>(w + k * N + j * VW);
+      for (int i = 0; i < R; ++i) {
+        const V xb = V{} + xr[i * K + k];
+        for (int j = 0; j < NV; ++j) acc[i][j] += xb * wv[j];
       }
     }
-  });
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < NV; ++j) dw_store<VW>(y + (r + i) * N + j * VW, acc[i][j]);
+  }
+  for (; r < rows; ++r) {
+    V acc[NV];
+    for (int j = 0; j < NV; ++j) acc[j] = b[j];
+    for (int64_t k = 0; k < K; ++k) {
+      const V xb = V{} + x[r * K + k];
+      for (int j = 0; j < NV; ++j) acc[j] += xb * dw_load<VW>(w + k * N + j * VW);
+    }
+    for (int j = 0; j < NV; ++j) dw_store<VW>(y + r * N + j * VW, acc[j]);
+  }
+}
+
+// Returns false when Cout has no tile shape here.
+template <int VW>
+EC_DW_INLINE bool pw_rows(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t N,
+                          int64_t rows) {
+  constexpr int H = VW / 2 >= 4 ? VW / 2 : VW;
+  constexpr bool wide = VW >= 16;  // 32 registers: 4 x 4 tiles fit
+  switch (N) {
+    case VW: pw_tile<VW, 1, 4>(x, w, bias, y, K, rows); return true;
+    case 2 * VW: pw_tile<VW, 2, 4>(x, w, bias, y, K, rows); return true;
+    case 3 * VW: pw_tile<VW, 3, wide ? 4 : 3>(x, w, bias, y, K, rows); return true;
+    case 4 * VW: pw_tile<VW, 4, wide ? 4 : 2>(x, w, bias, y, K, rows); return true;
+    default: break;
+  }
+  if (N == H && H != VW) {
+    pw_tile<H, 1, 4>(x, w, bias, y, K, rows);
+    return true;
+  }
+  return false;
+}
+
+__attribute__((target("avx512f,avx2,fma"))) bool pw_rows_avx512(const float* x, const float* w, const float* bias,
+                                                                 float* y, int64_t K, int64_t N, int64_t rows) {
+  return pw_rows<16>(x, w, bias, y, K, N, rows);
+}
+__attribute__((target("avx2,fma"))) bool pw_rows_avx2(const float* x, const float* w, const float* bias, float* y,
+                                                       int64_t K, int64_t N, int64_t rows) {
+  return pw_rows<8>(x, w, bias, y, K, N, rows);
+}
+bool pw_rows_base(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t N, int64_t rows) {
+  return pw_rows<4>(x, w, bias, y, K, N, rows);
+}
+
+using PwRowsFn = bool (*)(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
+PwRowsFn pick_pw_rows() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return pw_rows_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return pw_rows_avx2;
+  return pw_rows_base;
+}
+
+// Runs the direct 1x1 kernel when the shape suits it; false: use the GEMM.
+bool pointwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y) {
+  static const PwRowsFn rows_fn = pick_pw_rows();
+  const int64_t K = c.C, N = c.Cout, rows = c.rows();
+  if (!c.pointwise() || c.G != 1 || N > 64 || K > 1024) return false;
+  // Probe the shape on zero rows, then ~256K multiply-adds per task.
+  if (!rows_fn(x, w, bias, y, K, N, 0)) return false;
+  const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
+  if (rows <= grain) return rows_fn(x, w, bias, y, K, N, rows);
+  parallel_for(0, rows, grain, [&](int64_t a, int64_t b) { rows_fn(x + a * K, w, bias, y + a * N, K, N, b - a); });
+  return true;
 }
 
 void depthwise_backward(const Conv& c, const float* x, const float* w, const float* dy, float* dx, float* dw) {
@@ -325,6 +536,7 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   float* y = out.data();
   if (c.rows() == 0 || c.Cout == 0) return;
   if (c.depthwise()) return depthwise_forward(c, x, w, bias, y);
+  if (pointwise_forward(c, x, w, bias, y)) return;
 
   const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
   const int64_t ld = c.ld(), kkc = c.kkc();

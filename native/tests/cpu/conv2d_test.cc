@@ -308,6 +308,46 @@ TEST(conv2d_concurrent_chunks) {
   ec::cpu::set_num_threads(saved);
 }
 
+TEST(conv2d_depthwise_channel_blocks_and_borders) {
+  // The direct depthwise kernel: channel counts hitting the full-vector,
+  // half-vector and scalar tails; interior vs border columns under strides,
+  // dilation and asymmetric pads; images narrower than the window; and a
+  // layer big enough to split across threads.
+  std::mt19937 rng(16);
+  const int saved = ec::cpu::num_threads();
+  ec::cpu::set_num_threads(2);
+  for (int c : {1, 5, 8, 13, 16, 24, 40}) {
+    char ctx[64];
+    std::snprintf(ctx, sizeof ctx, "dw c%d s1", c);
+    check_against_ref(conv_call(win(1, 1, 1, 1, 1, 1, 1, 1), c), {1, 9, 11, c}, {3, 3, 1, c}, rng, ctx);
+    std::snprintf(ctx, sizeof ctx, "dw c%d s2 asym", c);
+    check_against_ref(conv_call(win(2, 2, 1, 1, 0, 1, 0, 1), c), {2, 10, 9, c}, {3, 3, 1, c}, rng, ctx);
+    std::snprintf(ctx, sizeof ctx, "dw c%d d2 k5x2", c);
+    check_against_ref(conv_call(win(1, 2, 2, 2, 3, 1, 2, 2), c), {1, 8, 7, c}, {5, 2, 1, c}, rng, ctx);
+    std::snprintf(ctx, sizeof ctx, "dw c%d narrow", c);
+    check_against_ref(conv_call(win(1, 1, 1, 1, 2, 2, 2, 2), c), {1, 2, 1, c}, {3, 3, 1, c}, rng, ctx);
+  }
+  check_against_ref(conv_call(win(1, 1, 1, 1, 1, 1, 1, 1), 32), {1, 64, 64, 32}, {3, 3, 1, 32}, rng, "dw big");
+  ec::cpu::set_num_threads(saved);
+}
+
+TEST(conv2d_pointwise_small_cout) {
+  // The direct 1x1 kernel: each tile shape (Cout 4..64), row counts that
+  // leave a tail, and a layer big enough to split across threads; Cout 40 and
+  // 72 take the GEMM.
+  std::mt19937 rng(17);
+  const int saved = ec::cpu::num_threads();
+  ec::cpu::set_num_threads(2);
+  for (int cout : {4, 8, 12, 16, 24, 32, 40, 48, 64, 72})
+    for (int cin : {3, 16}) {
+      char ctx[64];
+      std::snprintf(ctx, sizeof ctx, "1x1 cin%d cout%d", cin, cout);
+      check_against_ref(conv_call(win(1, 1, 1, 1, 0, 0, 0, 0)), {1, 5, 7, cin}, {1, 1, cin, cout}, rng, ctx);
+    }
+  check_against_ref(conv_call(win(1, 1, 1, 1, 0, 0, 0, 0)), {1, 70, 70, 32}, {1, 1, 32, 32}, rng, "1x1 big");
+  ec::cpu::set_num_threads(saved);
+}
+
 TEST(conv2d_backward_only_requested_grads) {
   std::mt19937 rng(14);
   for (int groups : {1, 4}) {  // im2col path and depthwise path
