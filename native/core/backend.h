@@ -31,6 +31,8 @@ class Backend {
                         const Grads& din) = 0;
   // Waits for queued device work (no-op on the CPU).
   virtual void synchronize() {}
+  // Whether conv2d honours Conv2dAttrs::epilogue (lets the Program fuse conv + relu/clip).
+  virtual bool fuses_activation() const { return false; }
 };
 
 // The registry: "cpu" always; "cuda" where it was compiled in. Throws for an

@@ -67,10 +67,18 @@ struct Window2d {
 };
 
 struct NoAttrs {};
+// An activation applied to a conv's output as it is written. Graphs never set
+// it: the Program sets it for an inference pass when a conv's only reader is a
+// relu or clip, so the activation costs no extra pass over memory.
+struct Epilogue {
+  enum class Kind { None, Clip } kind = Kind::None;
+  float lo = 0.f, hi = 0.f;  // relu is Clip(0, +inf)
+};
 struct Conv2dAttrs {
   // kernel_h/kernel_w come from the filter; stride/dilation/padding from here.
   Window2d win;
   int groups = 1;
+  Epilogue epilogue;
 };
 struct DenseAttrs {};
 struct ClipAttrs { float lo = 0.f, hi = 6.f; };

@@ -1,6 +1,7 @@
 #include "program.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 namespace ec {
@@ -208,11 +209,29 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
     if (keep && info.backward_needs_output) retain[i] = true;
   }
 
+  // Inference fusion: a conv whose only reader is a relu or clip (and which is
+  // not itself tapped) writes the activation's output directly; see Epilogue.
+  std::vector<int> fused_into(n, -1);
+  std::vector<bool> skip(n, false);
+  if (!keep && backend_.fuses_activation()) {
+    std::vector<int> readers(n, 0), reader(n, -1);
+    for (int j = 0; j < n; ++j)
+      if (needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
+        for (int k : graph_.nodes[j].inputs) ++readers[k], reader[k] = j;
+    for (int i = 0; i < n; ++i) {
+      const GraphNode& node = graph_.nodes[i];
+      if (!needed[i] || is_tap[i] || node.kind != GraphNode::Kind::Op || node.call.op != Op::Conv2d || readers[i] != 1)
+        continue;
+      const Op act = graph_.nodes[reader[i]].call.op;
+      if (act == Op::Relu || act == Op::Clip) fused_into[i] = reader[i], skip[reader[i]] = true;
+    }
+  }
+
   saved_.assign(n, Tensor());
   have_saved_ = false;
   std::vector<Tensor> values(n);
   for (int i = 0; i < n; ++i) {
-    if (!needed[i]) continue;
+    if (!needed[i] || skip[i]) continue;
     GraphNode& node = graph_.nodes[i];
     if (node.kind == GraphNode::Kind::Input) {
       values[i] = backend_.from_host(feeds.at(node.name));
@@ -222,12 +241,23 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
       Inputs in;
       for (int k : node.inputs) in.push_back(&values[k]);
       Tensor out = take_buffer(shapes[i]);
+      const int j = fused_into[i];
       try {
-        backend_.forward(node.call, in, out);
+        if (j < 0) {
+          backend_.forward(node.call, in, out);
+        } else {
+          OpCall fused = node.call;
+          Epilogue& ep = std::get<Conv2dAttrs>(fused.attrs).epilogue;
+          const OpCall& act = graph_.nodes[j].call;
+          ep.kind = Epilogue::Kind::Clip;
+          ep.lo = act.op == Op::Relu ? 0.f : act.get<ClipAttrs>().lo;
+          ep.hi = act.op == Op::Relu ? std::numeric_limits<float>::infinity() : act.get<ClipAttrs>().hi;
+          backend_.forward(fused, in, out);
+        }
       } catch (const Error& e) {
         throw Error(where(i) + ": " + e.what());
       }
-      values[i] = out;
+      values[j < 0 ? i : j] = out;
       for (int k : node.inputs) {
         if (last_use[k] == i && !is_tap[k] && !retain[k] && graph_.nodes[k].kind == GraphNode::Kind::Op) {
           Tensor dead = values[k];

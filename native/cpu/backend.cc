@@ -37,6 +37,7 @@ class CpuBackend final : public Backend {
   bool available(std::string*) const override { return true; }
   bool supports(const OpCall& call) const override { return call.op != Op::COUNT; }
   Tensor alloc(const Shape& shape) override { return Tensor(shape); }
+  bool fuses_activation() const override { return true; }
   Tensor to_host(const Tensor& t) override { return t; }
   Tensor from_host(const Tensor& t) override { return t; }
   void forward(const OpCall& call, const Inputs& in, Tensor& out) override { cpu::forward(call, in, out); }

@@ -528,6 +528,13 @@ void for_chunks(const Chunks& ch, int64_t first, int64_t step, F f) {
 
 }  // namespace
 
+// Applies a fused activation to n values in place (see Epilogue in ops.h).
+void apply_epilogue(const Epilogue& ep, float* y, int64_t n) {
+  if (ep.kind == Epilogue::Kind::None) return;
+  const float lo = ep.lo, hi = ep.hi;
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
+}
+
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
@@ -535,8 +542,15 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   const float* bias = in.size() > 2 && in[2] ? in[2]->data() : nullptr;
   float* y = out.data();
   if (c.rows() == 0 || c.Cout == 0) return;
-  if (c.depthwise()) return depthwise_forward(c, x, w, bias, y);
-  if (pointwise_forward(c, x, w, bias, y)) return;
+  const Epilogue& ep = call.get<Conv2dAttrs>().epilogue;
+  bool direct = c.depthwise();
+  if (direct) depthwise_forward(c, x, w, bias, y);
+  else direct = pointwise_forward(c, x, w, bias, y);
+  if (direct) {  // the direct kernels write whole outputs; the activation follows in one pass
+    if (ep.kind != Epilogue::Kind::None)
+      parallel_for(0, c.rows() * c.Cout, 1 << 18, [&](int64_t a, int64_t b) { apply_epilogue(ep, y + a, b - a); });
+    return;
+  }
 
   const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
   const int64_t ld = c.ld(), kkc = c.kkc();
@@ -548,6 +562,7 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
     for (int64_t g = 0; g < c.G; ++g)
       gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta, yc + g * c.Og,
            c.Cout);
+    apply_epilogue(ep, yc, (r1 - r0) * c.Cout);  // while the chunk is still in cache
   });
 }
 

@@ -120,3 +120,24 @@ test('tidy disposes what it created, across awaits, and keeps what it returns', 
   });
   expect(sync[0].isDisposed).toBe(false);
 });
+
+test('inference fuses conv + relu/clip without changing results', async () => {
+  const g = new Graph();
+  const x = g.input('x', [1, -1, -1, 3]);
+  g.conv2d('c1', x, { kernel: Tensor.from(randomData([3, 3, 3, 4], 1), [3, 3, 3, 4]), bias: Tensor.from(randomData([4], 2), [4]), padding: 'same' });
+  g.relu('r1', 'c1');
+  g.conv2d('c2', 'r1', { kernel: Tensor.from(randomData([3, 3, 1, 4], 3), [3, 3, 1, 4]), groups: 4, padding: 'same' });
+  g.clip('r2', 'c2', { min: -0.1, max: 0.2 });
+  g.conv2d('c3', 'r2', { kernel: Tensor.from(randomData([1, 1, 4, 5], 4), [1, 1, 4, 5]) });
+  g.relu6('r3', 'c3');
+  const net = g.compile();
+  const img = Tensor.from(randomData([1, 9, 7, 3], 5), [1, 9, 7, 3]);
+  const fused = await net.forward(img, { taps: ['r1', 'r2', 'r3'] });
+  // Tapping the convs too (or keeping activations for backward) turns fusion off.
+  const plain = await net.forward(img, { taps: ['c1', 'r1', 'c2', 'r2', 'c3', 'r3'] });
+  const kept = await net.forward(img, { taps: ['r3'], grad: true });
+  for (const t of ['r1', 'r2', 'r3']) expect(Array.from(fused[t].data())).toEqual(Array.from(plain[t].data()));
+  expect(Array.from(kept.r3.data())).toEqual(Array.from(fused.r3.data()));
+  expect(Math.min(...fused.r2.data())).toBeGreaterThanOrEqual(Math.fround(-0.1));
+  expect(Math.max(...fused.r2.data())).toBeLessThanOrEqual(Math.fround(0.2));
+});
