@@ -42,3 +42,4 @@ export type { StyleOptions, StyleResult } from './tasks/style';
 export { lbfgs, adam } from './optim';
 export { dream } from './tasks/dream';
 export type { DreamOptions, DreamResult } from './tasks/dream';
+export { loadTflite } from './models/tflite';

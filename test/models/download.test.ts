@@ -9,6 +9,9 @@ import * as path from 'node:path';
 import { cacheDir, DownloadError, fetchFile, progressBar, RemoteFile, verifyFile } from '../../src/ts/models/download';
 import { rng } from '../helpers';
 
+// Every server here is on 127.0.0.1: these tests may use URLs (see test/setup.ts).
+delete process.env.EYECANDY_OFFLINE;
+
 const NAME = 'vgg19/model.json';
 const data = Buffer.from(Array.from({ length: 300_000 }, rng(7)).map((v) => Math.floor(v * 256)));
 const sha = createHash('sha256').update(data).digest('hex');

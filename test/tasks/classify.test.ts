@@ -60,8 +60,9 @@ test('bad options are refused before any work', async () => {
 
 test('offline with no mirror: the error says how to point at a file or a mirror', async () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-empty-'));
-  // mobilenet has no public URL, so with no mirror nothing is tried over the network.
+  // Offline (as every test is, see test/setup.ts) and no mirror: the URLs are not tried.
   const err = await loadModel('mobilenet-v1-0.25', { cacheDir: empty, mirror: '' }).catch((e: Error) => e);
+  expect((err as Error).message).toContain('nothing (no mirror; offline, so the URLs were not tried)');
   expect((err as Error).message).toContain('pass --model PATH to use a local file, or set EYECANDY_MIRROR');
   fs.rmSync(empty, { recursive: true, force: true });
 });
@@ -101,4 +102,10 @@ describe('CLI', () => {
     const p = await run(process.execPath, [cli, 'models', 'path', 'vgg19-uint8'], { env });
     expect(p.stdout.trim()).toBe(path.join(cache, 'models/vgg19-tfjs-uint8/model.json'));
   });
+});
+
+test('the small zoo network (MobileNet, TFLite) classifies through the mirror', async () => {
+  const r = await classify(photo('burger.jpg'), { model: 'mobilenet-v1-0.25', mirror: shared, cacheDir: cache, topK: 3 });
+  // 1001 classes with 'background' first: the cheeseburger is 934 here (933 for VGG).
+  expect(r.classes[0]).toMatchObject({ index: 934, label: 'cheeseburger' });
 });

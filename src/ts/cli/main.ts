@@ -25,11 +25,16 @@ commands:
   help               this text
 
 models: vgg16 (default), vgg19, vgg19-uint8, mobilenet-v1-0.25, or a path to a
-.onnx, a TF.js model.json or a Keras .h5. Offline, set EYECANDY_MIRROR to a
-folder or base URL holding the zoo's files, or pass --model PATH.`;
+.onnx, a .tflite, a TF.js model.json or a Keras .h5. Offline, set EYECANDY_MIRROR
+to a folder or base URL holding the zoo's files (and EYECANDY_OFFLINE=1 to never
+use the network), or pass --model PATH.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
   switch (cmd) {
     case 'classify':
       return runClassify(rest);

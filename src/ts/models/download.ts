@@ -48,6 +48,11 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Milliseconds a request may go without any data before it is dropped, integer 1 to 3600000. Default 30000. */
   timeoutMs?: number;
+  /**
+   * Use only the cache and the mirror, never the canonical URLs (a mirror given as a base URL
+   * is still asked). Default: true when $EYECANDY_OFFLINE is '1', else false.
+   */
+  offline?: boolean;
   /** Extra tries per source after a transient failure (network error, cut transfer, 5xx, 408, 429), integer 0 to 10. Default 2. */
   retries?: number;
 }
@@ -153,7 +158,8 @@ export async function fetchFile(file: RemoteFile, options: FetchOptions = {}): P
   const ctx: Ctx = { size: file.size, timeoutMs, signal, report };
   const sources: Source[] = [];
   if (mirror !== '') sources.push(mirrorSource(mirror, file.name, ctx));
-  for (const url of file.urls) sources.push({ label: url, transfer: (p) => httpTransfer(url, p, ctx) });
+  const offline = options.offline ?? process.env.EYECANDY_OFFLINE === '1';
+  if (!offline) for (const url of file.urls) sources.push({ label: url, transfer: (p) => httpTransfer(url, p, ctx) });
 
   const attempts: FetchAttempt[] = [];
   let headline: string | undefined;
@@ -185,7 +191,9 @@ export async function fetchFile(file: RemoteFile, options: FetchOptions = {}): P
       }
     }
   }
-  const tried = attempts.length ? attempts.map((a) => `  ${a.source}: ${a.reason}`) : ['  nothing (no mirror and no URLs)'];
+  const tried = attempts.length
+    ? attempts.map((a) => `  ${a.source}: ${a.reason}`)
+    : [`  nothing (no mirror${offline && file.urls.length ? '; offline, so the URLs were not tried' : ' and no URLs'})`];
   throw new DownloadError(
     [
       headline ?? `${WHO}: could not fetch ${file.name}`,

@@ -8,6 +8,7 @@ import { vggConfig } from './architectures';
 import { FetchOptions } from './download';
 import { loadKerasH5 } from './keras-h5';
 import { loadOnnx } from './onnx';
+import { loadTflite } from './tflite';
 import { loadTfjs } from './tfjs';
 import { LoadedModel, Preprocess } from './types';
 import { DEFAULT_MODEL, fetchModel, formatOf, LabelSet, loadLabels, ModelFormat, ZOO, zooEntry } from './zoo';
@@ -23,7 +24,7 @@ export interface Model extends LoadedModel {
 }
 
 export interface LoadModelOptions extends FetchOptions {
-  /** For a model given by path: its preprocessing. Default 'caffe' (VGG) for Keras/TF.js, [-1,1] for ONNX. */
+  /** For a model given by path: its preprocessing. Default 'caffe' (VGG) for Keras/TF.js, [-1,1] for ONNX and TFLite. */
   preprocess?: Preprocess;
   /** For a weights-only Keras .h5 given by path: its architecture. Default: guessed from the file name (vgg16/vgg19). */
   architecture?: 'vgg16' | 'vgg19';
@@ -35,6 +36,8 @@ async function openFile(file: string, format: ModelFormat, architecture?: 'vgg16
       return loadTfjs(fs.existsSync(file) && fs.statSync(file).isDirectory() ? path.join(file, 'model.json') : file);
     case 'onnx':
       return loadOnnx(file);
+    case 'tflite':
+      return loadTflite(file);
     case 'keras':
       return loadKerasH5(file, architecture ? { architecture: vggConfig(architecture === 'vgg16' ? 16 : 19) } : {});
   }
@@ -46,7 +49,7 @@ function labelSetFor(classes: number | undefined): LabelSet | undefined {
 
 /**
  * Loads a model: a zoo name ('vgg16' by default, 'vgg19', 'vgg19-uint8', 'mobilenet-v1-0.25'),
- * downloading on first use, or a path to a .onnx, a TF.js model.json (or its folder) or a Keras .h5.
+ * downloading on first use, or a path to a .onnx, a .tflite, a TF.js model.json (or its folder) or a Keras .h5.
  */
 export async function loadModel(spec: string = DEFAULT_MODEL, options: LoadModelOptions = {}): Promise<Model> {
   if (typeof spec !== 'string' || !spec) throw new Error(`model: Expected a zoo name or a path for model but received ${String(spec)}`);
@@ -68,7 +71,7 @@ export async function loadModel(spec: string = DEFAULT_MODEL, options: LoadModel
     (format === 'keras' ? (/vgg16/i.test(path.basename(spec)) ? 'vgg16' : /vgg19/i.test(path.basename(spec)) ? 'vgg19' : undefined) : undefined);
   if (arch) checkOneOf('model', 'architecture', arch, ['vgg16', 'vgg19'] as const);
   const loaded = await openFile(spec, format, arch);
-  const preprocess: Preprocess = options.preprocess ?? (format === 'onnx' ? { kind: 'minus_one_one' } : { kind: 'caffe', meanBgr: [103.939, 116.779, 123.68] });
+  const preprocess: Preprocess = options.preprocess ?? (format === 'onnx' || format === 'tflite' ? { kind: 'minus_one_one' } : { kind: 'caffe', meanBgr: [103.939, 116.779, 123.68] });
   const [, h, w] = loaded.inputShape;
   const probe = loaded.graph.compile();
   let classes: number | undefined;

@@ -26,5 +26,5 @@ export interface LoadedModel {
   logits?: string;
   /** Op nodes that carry the source's layer names, in order. */
   layers: string[];
-  format: 'onnx' | 'tfjs' | 'keras';
+  format: 'onnx' | 'tfjs' | 'keras' | 'tflite';
 }

@@ -9,7 +9,7 @@ import { fetchFile, FetchOptions, RemoteFile } from '../download';
 import { Preprocess } from '../types';
 import { VGG19_UINT8_FILES } from './vgg19-uint8';
 
-export type ModelFormat = 'keras' | 'tfjs' | 'onnx';
+export type ModelFormat = 'keras' | 'tfjs' | 'onnx' | 'tflite';
 
 export interface ZooEntry {
   name: string;
@@ -89,15 +89,16 @@ export const ZOO: readonly ZooEntry[] = [
   },
   {
     name: 'mobilenet-v1-0.25',
-    description:
-      'MobileNet v1 0.25 224, ImageNet (ONNX converted from TF-slim\'s .tflite, 1.9 MB; no public ONNX URL: serve it from a mirror or pass --model PATH)',
-    format: 'onnx',
+    description: 'MobileNet v1 0.25 224, ImageNet, 1001 classes (TF-slim, float32 TFLite, 1.9 MB)',
+    format: 'tflite',
     files: [
       {
-        name: 'models/mobilenet_v1_0.25_224/mobilenet_v1_0.25_224.onnx',
-        urls: [],
-        digest: '684dd16d48e0699158cb603a83ef5f0c81cd3fd4265a0730439feb4638df3f9d',
-        size: 1887489,
+        name: 'models/mobilenet_v1_0.25_224/mobilenet_v1_0.25_224_1_default_1.tflite',
+        urls: [
+          'https://raw.githubusercontent.com/tensorflow/tflite-support/47b11719a74170efec0d30294b48c056414bc564/tensorflow_lite_support/cc/test/testdata/task/vision/mobilenet_v1_0.25_224_1_default_1.tflite',
+        ],
+        digest: '446ec673881cd46371a8726075b714194ada39d144762260cb76d15318597df7',
+        size: 1882904,
       },
     ],
     preprocess: { kind: 'minus_one_one' },
@@ -149,8 +150,9 @@ export async function loadLabels(set: LabelSet, options: FetchOptions = {}): Pro
 export function formatOf(file: string): ModelFormat {
   const base = path.basename(file).toLowerCase();
   if (base.endsWith('.onnx')) return 'onnx';
+  if (base.endsWith('.tflite')) return 'tflite';
   if (base.endsWith('.json')) return 'tfjs';
   if (base.endsWith('.h5') || base.endsWith('.hdf5') || base.endsWith('.keras')) return 'keras';
   if (fs.existsSync(file) && fs.statSync(file).isDirectory() && fs.existsSync(path.join(file, 'model.json'))) return 'tfjs';
-  throw new Error(`model: cannot tell the format of '${file}'; expected a .onnx file, a TF.js model.json (or its folder) or a Keras .h5 file`);
+  throw new Error(`model: cannot tell the format of '${file}'; expected a .onnx or .tflite file, a TF.js model.json (or its folder) or a Keras .h5 file`);
 }
