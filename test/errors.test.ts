@@ -108,6 +108,33 @@ test('the CUDA backend says why it cannot run, and auto falls back to the CPU', 
   }
 });
 
+test('raw addon calls that once crashed the process now throw', () => {
+  const { NativeTensor } = addon();
+  expect(() => new (NativeTensor as unknown as new () => unknown)()).toThrow('tensor: expected (data: Float32Array, shape: number[])');
+  expect(() => new NativeTensor(new Float32Array([1]), [1]).reshape([-1, -1])).toThrow('reshape: cannot view [1] as [-1,-1]');
+  expect(() => new NativeTensor(new Float32Array(0), [2 ** 31, 2, 2 ** 31, 2])).toThrow(
+    'tensor: shape [2147483648,2,2147483648,2] has more than 2^48 elements',
+  );
+});
+
+test('a reshape to an impossibly large shape is refused before any kernel runs', async () => {
+  const g = new Graph();
+  g.reshape('r', g.input('x'), [2 ** 30, 4, 2 ** 30, 4]); // 2^64 elements: wraps to 0 unchecked
+  g.maxPool('p', 'r', { size: 1 });
+  await expect(g.compile().forward(Tensor.zeros([0]))).rejects.toThrow(/^(node 'r': )?tensor: shape \[1073741824,4,1073741824,4\] has more than 2\^48 elements/);
+});
+
+test('the addon works in a worker thread and keeps working in the main thread after it exits', async () => {
+  const { Worker } = await import('worker_threads');
+  const t = Tensor.from([1, 2, 3], [3]);
+  await new Promise<void>((resolve, reject) => {
+    const w = new Worker(`require(${JSON.stringify(require('../src/ts/native').addonPath())});`, { eval: true });
+    w.on('error', reject);
+    w.on('exit', () => resolve());
+  });
+  expect(Array.from(t.clone().data())).toEqual([1, 2, 3]);
+});
+
 test('the process is still healthy after all of the above', async () => {
   const g = new Graph();
   g.sumSquares('s', g.input('x'));

@@ -71,8 +71,8 @@ struct NoAttrs {};
 // it: the Program sets it for an inference pass when a conv's only reader is a
 // relu or clip, so the activation costs no extra pass over memory.
 struct Epilogue {
-  enum class Kind { None, Clip } kind = Kind::None;
-  float lo = 0.f, hi = 0.f;  // relu is Clip(0, +inf)
+  enum class Kind { None, Relu, Clip } kind = Kind::None;
+  float lo = 0.f, hi = 0.f;  // Clip only
 };
 struct Conv2dAttrs {
   // kernel_h/kernel_w come from the filter; stride/dilation/padding from here.

@@ -1,7 +1,6 @@
 #include "program.h"
 
 #include <algorithm>
-#include <limits>
 #include <set>
 
 namespace ec {
@@ -109,7 +108,8 @@ void Program::set_param(const std::string& name, const Tensor& value) {
   saved_.clear();
 }
 
-std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed) {
+std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed,
+                                       const char* who) {
   const int n = static_cast<int>(graph_.nodes.size());
   std::vector<Shape> shapes(n);
   for (int i = 0; i < n; ++i) {
@@ -118,9 +118,9 @@ std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feed
     switch (node.kind) {
       case GraphNode::Kind::Input: {
         auto it = feeds.find(node.name);
-        if (it == feeds.end()) throw Error("forward: input '" + node.name + "' was not given");
+        if (it == feeds.end()) throw Error(std::string(who) + ": input '" + node.name + "' was not given");
         if (!shape_matches(node.shape, it->second.shape()))
-          throw Error("forward: input '" + node.name + "' expects shape " + shape_str(node.shape) +
+          throw Error(std::string(who) + ": input '" + node.name + "' expects shape " + shape_str(node.shape) +
                       " (-1 = any) but received " + shape_str(it->second.shape()));
         shapes[i] = it->second.shape();
         break;
@@ -133,6 +133,7 @@ std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feed
         for (int k : node.inputs) in.push_back(shapes[k]);
         try {
           shapes[i] = infer_shape(node.call, in);
+          shape_numel(shapes[i]);  // throws when the element count overflows
         } catch (const Error& e) {
           throw Error("node '" + node.name + "': " + e.what());
         }
@@ -148,7 +149,7 @@ std::map<std::string, Shape> Program::infer_shapes(const std::map<std::string, S
   std::map<std::string, Tensor> fake;
   for (const auto& [name, shape] : input_shapes) fake[name] = Tensor(shape, nullptr);
   std::vector<bool> all(graph_.nodes.size(), true);
-  const auto shapes = shapes_for(fake, all);
+  const auto shapes = shapes_for(fake, all, "inferShapes");
   std::map<std::string, Shape> out;
   for (size_t i = 0; i < shapes.size(); ++i) out[graph_.nodes[i].name] = shapes[i];
   return out;
@@ -193,7 +194,7 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
     if (needed[i])
       for (int k : graph_.nodes[i].inputs) needed[k] = true;
 
-  const std::vector<Shape> shapes = shapes_for(feeds, needed);
+  const std::vector<Shape> shapes = shapes_for(feeds, needed, "forward");
 
   // Liveness: the last needed consumer of each node; with keep, also whether
   // some derivative will read it.
@@ -249,9 +250,13 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
           OpCall fused = node.call;
           Epilogue& ep = std::get<Conv2dAttrs>(fused.attrs).epilogue;
           const OpCall& act = graph_.nodes[j].call;
-          ep.kind = Epilogue::Kind::Clip;
-          ep.lo = act.op == Op::Relu ? 0.f : act.get<ClipAttrs>().lo;
-          ep.hi = act.op == Op::Relu ? std::numeric_limits<float>::infinity() : act.get<ClipAttrs>().hi;
+          if (act.op == Op::Relu) {
+            ep.kind = Epilogue::Kind::Relu;
+          } else {
+            ep.kind = Epilogue::Kind::Clip;
+            ep.lo = act.get<ClipAttrs>().lo;
+            ep.hi = act.get<ClipAttrs>().hi;
+          }
           backend_.forward(fused, in, out);
         }
       } catch (const Error& e) {

@@ -73,7 +73,8 @@ class Program {
 
  private:
   int index_of(const std::string& name, const char* who) const;
-  std::vector<Shape> shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed);
+  std::vector<Shape> shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed,
+                                const char* who);
   Tensor take_buffer(const Shape& shape);
   void give_buffer(Tensor t);
   std::string where(int node) const;

@@ -6,8 +6,14 @@
 namespace ec {
 
 int64_t shape_numel(const Shape& s) {
+  // Checked: a wrapped product would let a tiny buffer pass for a huge shape.
+  const int64_t limit = int64_t(1) << 48;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    if (d < 0) return -1;  // callers report negative dimensions themselves
+    if (d != 0 && n > limit / d) throw Error("tensor: shape " + shape_str(s) + " has more than 2^48 elements");
+    n *= d;
+  }
   return n;
 }
 
@@ -40,6 +46,8 @@ Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
 
 Tensor::Tensor(Shape shape, std::shared_ptr<Storage> storage)
     : shape_(std::move(shape)), storage_(std::move(storage)) {
+  for (int64_t d : shape_)
+    if (d < 0) throw Error("tensor: negative dimension in shape " + shape_str(shape_));
   if (storage_ && storage_->numel < numel())
     throw Error("tensor: storage of " + std::to_string(storage_->numel) +
                 " elements is too small for shape " + shape_str(shape_));

@@ -528,11 +528,18 @@ void for_chunks(const Chunks& ch, int64_t first, int64_t step, F f) {
 
 }  // namespace
 
-// Applies a fused activation to n values in place (see Epilogue in ops.h).
+// Applies a fused activation to n values in place (see Epilogue in ops.h),
+// with exactly the relu and clip kernels' comparisons (NaN included).
 void apply_epilogue(const Epilogue& ep, float* y, int64_t n) {
-  if (ep.kind == Epilogue::Kind::None) return;
-  const float lo = ep.lo, hi = ep.hi;
-  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
+  if (ep.kind == Epilogue::Kind::Relu) {
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
+  } else if (ep.kind == Epilogue::Kind::Clip) {
+    const float lo = ep.lo, hi = ep.hi;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = y[i] < lo ? lo : y[i];
+      y[i] = v > hi ? hi : v;
+    }
+  }
 }
 
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {

@@ -105,7 +105,7 @@ class Pool {
   uint64_t generation_ = 0;
   std::exception_ptr error_;
   bool quit_ = false;
-  int threads_ = 1;
+  std::atomic<int> threads_{1};
 };
 
 int default_threads() {

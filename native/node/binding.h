@@ -30,7 +30,6 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Tensor tensor_;
   bool disposed_ = false;
-  static Napi::FunctionReference* ctor_;
 };
 
 // [sync] new NativeProgram(graph, backend) compiles; forward/backward are [async].

@@ -5,7 +5,19 @@
 
 namespace ec::node {
 
-Napi::FunctionReference* NativeTensor::ctor_ = nullptr;
+namespace {
+
+// Per-environment state (the main thread and each worker_thread load the
+// addon separately, so nothing may live in a plain static).
+struct AddonData {
+  Napi::FunctionReference tensor_ctor;
+};
+
+// Passed by Wrap() to the constructor so that only native code can make a
+// tensor without data; a JS call with no arguments is refused.
+int wrap_token;
+
+}  // namespace
 
 Napi::Function NativeTensor::Init(Napi::Env env) {
   Napi::Function f = DefineClass(env, "NativeTensor",
@@ -15,7 +27,8 @@ Napi::Function NativeTensor::Init(Napi::Env env) {
                                   InstanceMethod("reshape", &NativeTensor::Reshape),
                                   InstanceMethod("clone", &NativeTensor::Clone),
                                   InstanceMethod("disposed", &NativeTensor::Disposed)});
-  ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
+  auto* data = new AddonData{Napi::Persistent(f)};
+  env.SetInstanceData<AddonData>(data);
   return f;
 }
 
@@ -42,14 +55,22 @@ Napi::Array shape_to_js(Napi::Env env, const ec::Shape& s) {
 
 NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTensor>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() == 0) return;  // filled by Wrap()
+  if (info.Length() == 1 && info[0].IsExternal() && info[0].As<Napi::External<int>>().Data() == &wrap_token)
+    return;  // filled by Wrap()
+  if (info.Length() < 2) throw Napi::TypeError::New(env, "tensor: expected (data: Float32Array, shape: number[])");
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throw Napi::TypeError::New(env, "tensor: expected a Float32Array for data");
   Napi::Float32Array data = info[0].As<Napi::Float32Array>();
   ec::Shape shape = shape_from_js(info[1], "tensor shape");
   for (int64_t d : shape)
     if (d < 0) throw Napi::Error::New(env, "tensor: shape " + shape_str(shape) + " has a negative dimension");
-  if (shape_numel(shape) != static_cast<int64_t>(data.ElementLength()))
+  int64_t numel = 0;
+  try {
+    numel = shape_numel(shape);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  if (numel != static_cast<int64_t>(data.ElementLength()))
     throw Napi::Error::New(env, "tensor: shape " + shape_str(shape) + " holds " + std::to_string(shape_numel(shape)) +
                                     " values but data has " + std::to_string(data.ElementLength()));
   try {
@@ -61,7 +82,7 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
 }
 
 Napi::Object NativeTensor::Wrap(Napi::Env env, Tensor t) {
-  Napi::Object obj = ctor_->New({});
+  Napi::Object obj = env.GetInstanceData<AddonData>()->tensor_ctor.New({Napi::External<int>::New(env, &wrap_token)});
   NativeTensor* self = Napi::ObjectWrap<NativeTensor>::Unwrap(obj);
   self->tensor_ = std::move(t);
   return obj;
@@ -69,10 +90,11 @@ Napi::Object NativeTensor::Wrap(Napi::Env env, Tensor t) {
 
 Tensor NativeTensor::Get(const Napi::Value& v, const std::string& who) {
   Napi::Env env = v.Env();
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_->Value()))
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->tensor_ctor.Value()))
     throw Napi::TypeError::New(env, who + ": expected a tensor");
   NativeTensor* self = Napi::ObjectWrap<NativeTensor>::Unwrap(v.As<Napi::Object>());
   if (self->disposed_) throw Napi::Error::New(env, who + ": the tensor was disposed");
+  if (self->tensor_.empty()) throw Napi::Error::New(env, who + ": the tensor has no data");
   return self->tensor_;
 }
 
@@ -83,6 +105,7 @@ Napi::Value NativeTensor::Shape(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeTensor::Data(const Napi::CallbackInfo& info) {
   if (disposed_) throw Napi::Error::New(info.Env(), "tensor: the tensor was disposed");
+  if (tensor_.empty()) throw Napi::Error::New(info.Env(), "tensor: the tensor has no data");
   Napi::Float32Array out = Napi::Float32Array::New(info.Env(), tensor_.numel());
   if (tensor_.numel()) std::memcpy(out.Data(), tensor_.data(), tensor_.numel() * sizeof(float));
   return out;
@@ -93,6 +116,7 @@ Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw Napi::Error::New(env, "reshape: the tensor was disposed");
   ec::Shape shape = shape_from_js(info[0], "reshape shape");
+  if (tensor_.empty()) throw Napi::Error::New(env, "reshape: the tensor has no data");
   try {
     return Wrap(env, tensor_.reshaped(shape));
   } catch (const std::exception& e) {
@@ -103,7 +127,14 @@ Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
 // [sync] clone() -> a deep copy.
 Napi::Value NativeTensor::Clone(const Napi::CallbackInfo& info) {
   if (disposed_) throw Napi::Error::New(info.Env(), "clone: the tensor was disposed");
-  return Wrap(info.Env(), tensor_.clone());
+  if (tensor_.empty()) throw Napi::Error::New(info.Env(), "clone: the tensor has no data");
+  try {
+    return Wrap(info.Env(), tensor_.clone());
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), "clone: out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

@@ -27,6 +27,8 @@ Napi::Value guarded(Napi::Env env, F&& f) {
     return f();
   } catch (const Napi::Error&) {
     throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of memory");
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -52,14 +54,19 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   });
   def("vecScale", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "scale");
-    cpu::vec_scale(x, num(info, 1, "scale", "alpha"));
-    return info.Env().Undefined();
+    const float alpha = num(info, 1, "scale", "alpha");
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      cpu::vec_scale(x, alpha);
+      return info.Env().Undefined();
+    });
   });
   def("vecNorm1", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Number::New(info.Env(), cpu::vec_norm1(NativeTensor::Get(info[0], "norm1")));
+    Tensor x = NativeTensor::Get(info[0], "norm1");
+    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm1(x)); });
   });
   def("vecNorm2", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Number::New(info.Env(), cpu::vec_norm2(NativeTensor::Get(info[0], "norm2")));
+    Tensor x = NativeTensor::Get(info[0], "norm2");
+    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm2(x)); });
   });
   def("vecClampChannels", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "clamp");

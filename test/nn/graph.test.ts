@@ -139,5 +139,14 @@ test('inference fuses conv + relu/clip without changing results', async () => {
   for (const t of ['r1', 'r2', 'r3']) expect(Array.from(fused[t].data())).toEqual(Array.from(plain[t].data()));
   expect(Array.from(kept.r3.data())).toEqual(Array.from(fused.r3.data()));
   expect(Math.min(...fused.r2.data())).toBeGreaterThanOrEqual(Math.fround(-0.1));
+  // NaN follows the relu kernel (NaN -> 0) whether fused or not.
+  const nanNet = new Graph();
+  nanNet.conv2d('c', nanNet.input('x'), { kernel: Tensor.from([1], [1, 1, 1, 1]) });
+  nanNet.relu('r', 'c');
+  const n = nanNet.compile();
+  const nanImg = Tensor.from([NaN, -1, 2], [1, 1, 3, 1]);
+  const f = (await n.forward(nanImg, { taps: ['r'] })).r.data();
+  const u = (await n.forward(nanImg, { taps: ['r', 'c'] })).r.data();
+  expect(Array.from(f)).toEqual(Array.from(u));
   expect(Math.max(...fused.r2.data())).toBeLessThanOrEqual(Math.fround(0.2));
 });

@@ -215,7 +215,11 @@ export class Graph {
     return this.addNode({ name, kind: 'input', shape: shape ? checkShape('input', 'shape', shape, true) : undefined });
   }
 
-  /** A named tensor owned by the network (weights, or a fixed target such as a style Gram matrix). */
+  /**
+   * A named tensor of the network (weights, or a fixed target such as a style Gram matrix).
+   * The network shares its memory (no copy, as weights can be large): change it through
+   * Network.setParam, not in place.
+   */
   param(name: string, value: Tensor): NodeRef {
     if (!(value instanceof Tensor)) throw invalidParameterError('param', name, 'a Tensor', value);
     value.assertLive(`param '${name}'`);

@@ -64,6 +64,8 @@ export class Network {
   /**
    * Runs the network. `input` is a tensor (for a single-input network) or
    * tensors by input name. Resolves to the tapped values by node name.
+   * The network reads the input tensors in place (no copy): do not change
+   * them while the call runs, nor, with `grad`, before backward() resolves.
    */
   async forward(input: Tensor | Record<string, Tensor>, options: ForwardOptions = {}): Promise<Record<string, Tensor>> {
     const program = this.live('forward');
@@ -86,6 +88,7 @@ export class Network {
     if (!Array.isArray(taps)) throw invalidParameterError('forward', 'taps', 'array of node names', taps);
     taps.forEach((t, i) => checkName('forward', `taps[${i}]`, t));
     const out = wrapAll(await nativeCall(() => program.forward(feeds, taps, options.grad ?? false)));
+    this.lastShapes = {};
     for (const [k, v] of Object.entries(out)) this.lastShapes[k] = v.shape;
     return out;
   }
