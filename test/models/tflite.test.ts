@@ -11,29 +11,12 @@ import { Network, Tensor } from '../../src/ts';
 import { loadTflite, TfliteModel } from '../../src/ts/models/tflite';
 import { rng } from '../helpers';
 
-const SHARED = process.env.EYECANDY_SHARED ?? path.resolve(__dirname, '../../../shared');
+import { expectMobilenetReference, REFERENCE_INPUTS, referenceRgb, SHARED, top5 } from '../reference';
 const DIR = path.join(SHARED, 'models/mobilenet_v1_0.25_224');
 const FLOAT = path.join(DIR, 'mobilenet_v1_0.25_224_1_default_1.tflite');
 const QUANT = path.join(DIR, 'mobilenet_v1_0.25_224_quant.tflite');
-const INPUTS = ['cat_dog_224', 'cats_and_dogs_224', 'tabby_cat_224', 'burger_224', 'grace_hopper_224'];
-
-function readF32(file: string): Float32Array {
-  // Copy into a fresh buffer: a Buffer may sit at an unaligned offset in a shared pool.
-  return new Float32Array(Uint8Array.from(fs.readFileSync(file)).buffer);
-}
-
-function top5(p: Float32Array): number[] {
-  return Array.from(p, (v, i) => [v, i])
-    .sort((a, b) => b[0] - a[0])
-    .slice(0, 5)
-    .map(([, i]) => i);
-}
-
-function rgb(name: string): Buffer {
-  const b = fs.readFileSync(path.join(SHARED, 'reference/inputs', `${name}.rgb`));
-  expect(b.length).toBe(224 * 224 * 3);
-  return b;
-}
+const INPUTS = REFERENCE_INPUTS;
+const rgb = referenceRgb;
 
 describe('mobilenet_v1_0.25_224_1_default_1.tflite (float)', () => {
   let model: TfliteModel;
@@ -70,24 +53,7 @@ describe('mobilenet_v1_0.25_224_1_default_1.tflite (float)', () => {
 
   let worstProb = 0;
   test.each(INPUTS)('%s matches the reference probabilities, logits and top-5', async (name) => {
-    const x = Tensor.from(Float32Array.from(rgb(name), (v) => v / 127.5 - 1), [1, 224, 224, 3]);
-    const out = await net.forward(x, { taps: [model.output, model.logits!] });
-    const prob = out[model.output].data();
-    const logits = out[model.logits!].data();
-    const refProb = readF32(path.join(SHARED, 'reference/mobilenet_v1_0.25_224', `${name}.prob.f32`));
-    const refLogits = readF32(path.join(SHARED, 'reference/mobilenet_v1_0.25_224', `${name}.logits.f32`));
-    expect(prob.length).toBe(1001);
-    let dp = 0;
-    let dl = 0;
-    for (let i = 0; i < 1001; ++i) {
-      dp = Math.max(dp, Math.abs(prob[i] - refProb[i]));
-      dl = Math.max(dl, Math.abs(logits[i] - refLogits[i]));
-    }
-    worstProb = Math.max(worstProb, dp);
-    expect(dp).toBeLessThan(1e-4);
-    expect(dl).toBeLessThan(1e-3);
-    expect(top5(prob)).toEqual(top5(refProb));
-    x.dispose();
+    worstProb = Math.max(worstProb, await expectMobilenetReference(net, model, name));
   });
 
   test('worst |Δprob| over the five inputs', () => {

@@ -8,17 +8,11 @@ import { Network } from '../../src/ts/nn/network';
 import { toFullyConvolutional } from '../../src/ts/models/fcn';
 import { loadTfjs } from '../../src/ts/models/tfjs';
 import { LoadedModel } from '../../src/ts/models/types';
+import { readF32, SHARED, top5 } from '../reference';
 
-const shared = process.env.EYECANDY_SHARED ?? path.resolve(__dirname, '../../../shared');
+const shared = SHARED;
 const ref = (f: string) => path.join(shared, 'reference', f);
 const MEAN_BGR = [103.939, 116.779, 123.68];
-
-function readF32(file: string): Float32Array {
-  const b = fs.readFileSync(file);
-  const out = new Float32Array(b.length / 4);
-  for (let i = 0; i < out.length; ++i) out[i] = b.readFloatLE(4 * i);
-  return out;
-}
 
 /** Reference .rgb (HWC RGB uint8) -> Caffe-preprocessed NHWC BGR minus means. */
 function caffeInput(file: string, h: number, w: number): Tensor {
@@ -26,12 +20,6 @@ function caffeInput(file: string, h: number, w: number): Tensor {
   const x = new Float32Array(h * w * 3);
   for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) x[i * 3 + c] = rgb[i * 3 + 2 - c] - MEAN_BGR[c];
   return Tensor.from(x, [1, h, w, 3]);
-}
-
-function top5(v: Float32Array): number[] {
-  return Array.from(v.keys())
-    .sort((a, b) => v[b] - v[a])
-    .slice(0, 5);
 }
 
 let model: LoadedModel;
