@@ -8,7 +8,7 @@ import * as vm from 'vm';
 
 import { weightRoles } from './architectures';
 import { buildKerasGraph, WeightMap } from './keras';
-import { LoadedModel } from './types';
+import { LoadedModel, probeShape } from './types';
 
 // h5wasm ships ESM and a self-contained browser bundle; the bundle loads in
 // CommonJS and under jest alike, and works on an in-memory file system.
@@ -141,10 +141,9 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
     }
     const model = buildKerasGraph(config, weights, { format: 'keras', source: file });
     // Catch a file of another network now, naming the layer, rather than at the first run.
-    const [, h, w, c] = model.inputShape;
     const probe = model.graph.compile();
     try {
-      probe.inferShapes({ [model.input]: [1, h > 0 ? h : 224, w > 0 ? w : 224, c > 0 ? c : 3] });
+      probe.inferShapes({ [model.input]: probeShape(model.inputShape) });
     } catch (err) {
       throw new Error(`${who} does not fit its architecture: ${(err as Error).message}`);
     } finally {

@@ -120,7 +120,7 @@ export function buildKerasGraph(modelConfig: unknown, weights: WeightMap, option
     switch (layer.class_name) {
       case 'InputLayer': {
         const shape = (c.batch_input_shape ?? c.batch_shape) as (number | null)[] | undefined;
-        if (shape && shape.length === 4) inputShape = shape.map((d) => (d === null ? -1 : Number(d)));
+        if (shape && shape.length >= 2) inputShape = shape.map((d) => (d === null ? -1 : Number(d)));
         out = g.input(name, inputShape);
         break;
       }

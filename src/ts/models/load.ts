@@ -10,7 +10,7 @@ import { loadKerasH5 } from './keras-h5';
 import { loadOnnx } from './onnx';
 import { loadTflite } from './tflite';
 import { loadTfjs } from './tfjs';
-import { LoadedModel, Preprocess } from './types';
+import { LoadedModel, Preprocess, probeShape } from './types';
 import { DEFAULT_MODEL, fetchModel, formatOf, LabelSet, loadLabels, ModelFormat, ZOO, zooEntry } from './zoo';
 
 export interface Model extends LoadedModel {
@@ -76,7 +76,7 @@ export async function loadModel(spec: string = DEFAULT_MODEL, options: LoadModel
   const probe = loaded.graph.compile();
   let classes: number | undefined;
   try {
-    const shapes = probe.inferShapes({ [loaded.input]: [1, h > 0 ? h : 224, w > 0 ? w : 224, 3] });
+    const shapes = probe.inferShapes({ [loaded.input]: probeShape(loaded.inputShape) });
     const out = shapes[loaded.output];
     classes = out[out.length - 1];
   } finally {

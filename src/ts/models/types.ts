@@ -28,3 +28,8 @@ export interface LoadedModel {
   layers: string[];
   format: 'onnx' | 'tfjs' | 'keras' | 'tflite';
 }
+
+/** A concrete input shape to probe a model with: batch 1, and 224 for any other free dimension. */
+export function probeShape(inputShape: number[]): number[] {
+  return inputShape.map((d, i) => (d > 0 ? d : i === 0 ? 1 : i === inputShape.length - 1 && inputShape.length === 4 ? 3 : 224));
+}
