@@ -15,6 +15,17 @@
 
 #include "tensor.h"
 
+// Op -> kernel name prefix, shared by every backend's dispatch switch (Flatten
+// shares reshape's kernels): each backend names its kernels <prefix>_forward / _backward.
+#define EC_OP_KERNELS(X)                                                                    \
+  X(Conv2d, conv2d) X(Dense, dense) X(Relu, relu) X(Clip, clip) X(LeakyRelu, leaky_relu)    \
+  X(Sigmoid, sigmoid) X(Tanh, tanh) X(MaxPool, max_pool) X(AvgPool, avg_pool)               \
+  X(GlobalAvgPool, global_avg_pool) X(GlobalMaxPool, global_max_pool) X(Add, add)           \
+  X(Mul, mul) X(Concat, concat) X(Softmax, softmax) X(LogSoftmax, log_softmax) X(Lrn, lrn)  \
+  X(BatchNorm, batch_norm) X(Reshape, reshape) X(Flatten, reshape) X(Pad, pad)              \
+  X(ResizeBilinear, resize_bilinear) X(Gram, gram) X(MseLoss, mse_loss)                     \
+  X(RmsLoss, rms_loss) X(SumSquares, sum_squares) X(Transpose, transpose)
+
 namespace ec {
 
 enum class Op : int {

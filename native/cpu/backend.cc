@@ -11,7 +11,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   switch (call.op) {
 #define EC_CASE(OP, fn) \
   case Op::OP: return fn##_forward(call, in, out);
-    EC_CPU_OPS(EC_CASE)
+    EC_OP_KERNELS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT: break;
   }
@@ -22,7 +22,7 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
   switch (call.op) {
 #define EC_CASE(OP, fn) \
   case Op::OP: return fn##_backward(call, in, out, dy, din);
-    EC_CPU_OPS(EC_CASE)
+    EC_OP_KERNELS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT: break;
   }

@@ -56,15 +56,6 @@ EC_CPU_KERNEL(transpose)
 
 #undef EC_CPU_KERNEL
 
-// Op -> kernel name prefix, for the dispatch switch (Flatten shares reshape's).
-#define EC_CPU_OPS(X)                                                                       \
-  X(Conv2d, conv2d) X(Dense, dense) X(Relu, relu) X(Clip, clip) X(LeakyRelu, leaky_relu)    \
-  X(Sigmoid, sigmoid) X(Tanh, tanh) X(MaxPool, max_pool) X(AvgPool, avg_pool)               \
-  X(GlobalAvgPool, global_avg_pool) X(GlobalMaxPool, global_max_pool) X(Add, add)           \
-  X(Mul, mul) X(Concat, concat) X(Softmax, softmax) X(LogSoftmax, log_softmax) X(Lrn, lrn)  \
-  X(BatchNorm, batch_norm) X(Reshape, reshape) X(Flatten, reshape) X(Pad, pad)              \
-  X(ResizeBilinear, resize_bilinear) X(Gram, gram) X(MseLoss, mse_loss)                     \
-  X(RmsLoss, rms_loss) X(SumSquares, sum_squares) X(Transpose, transpose)
 
 // Direct entry points (the op-table tests call these without a Program).
 void forward(const OpCall& call, const Inputs& in, Tensor& out);

@@ -68,7 +68,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   switch (call.op) {
 #define EC_CASE(OP, fn) \
   case Op::OP: fn##_forward_cuda(call, in, out); break;
-    EC_CUDA_OPS(EC_CASE)
+    EC_OP_KERNELS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -83,7 +83,7 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
   switch (call.op) {
 #define EC_CASE(OP, fn) \
   case Op::OP: fn##_backward_cuda(call, in, out, dy, din); break;
-    EC_CUDA_OPS(EC_CASE)
+    EC_OP_KERNELS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");

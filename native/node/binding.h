@@ -10,6 +10,21 @@
 
 namespace ec::node {
 
+// Runs f, turning a C++ failure into a JS Error (a non-Napi exception escaping
+// a callback would terminate the process).
+template <class F>
+auto guard(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 // [sync] new NativeTensor(data: Float32Array, shape: number[]) copies data.
 // Throws TypeError for a non-Float32Array, Error for a size/shape mismatch.
 class NativeTensor : public Napi::ObjectWrap<NativeTensor> {

@@ -68,18 +68,6 @@ class ProgramWorker : public Napi::AsyncWorker {
   Done done_;
 };
 
-template <class F>
-auto guard(Napi::Env env, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
 
 }  // namespace
 

@@ -21,18 +21,6 @@ std::vector<float> floats(const Napi::Value& v, const char* who) {
   return out;
 }
 
-template <class F>
-Napi::Value guarded(Napi::Env env, F&& f) {
-  try {
-    return f();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
 
 }  // namespace
 
@@ -42,12 +30,12 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   };
   def("vecDot", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor a = NativeTensor::Get(info[0], "dot"), b = NativeTensor::Get(info[1], "dot");
-    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_dot(a, b)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_dot(a, b)); });
   });
   def("vecAxpy", [](const Napi::CallbackInfo& info) -> Napi::Value {
     const float alpha = num(info, 0, "axpy", "alpha");
     Tensor x = NativeTensor::Get(info[1], "axpy"), y = NativeTensor::Get(info[2], "axpy");
-    return guarded(info.Env(), [&]() -> Napi::Value {
+    return guard(info.Env(), [&]() -> Napi::Value {
       cpu::vec_axpy(alpha, x, y);
       return info.Env().Undefined();
     });
@@ -55,23 +43,23 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   def("vecScale", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "scale");
     const float alpha = num(info, 1, "scale", "alpha");
-    return guarded(info.Env(), [&]() -> Napi::Value {
+    return guard(info.Env(), [&]() -> Napi::Value {
       cpu::vec_scale(x, alpha);
       return info.Env().Undefined();
     });
   });
   def("vecNorm1", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm1");
-    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm1(x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm1(x)); });
   });
   def("vecNorm2", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm2");
-    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm2(x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cpu::vec_norm2(x)); });
   });
   def("vecClampChannels", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "clamp");
     auto lo = floats(info[1], "clamp"), hi = floats(info[2], "clamp");
-    return guarded(info.Env(), [&]() -> Napi::Value {
+    return guard(info.Env(), [&]() -> Napi::Value {
       cpu::vec_clamp_channels(x, lo, hi);
       return info.Env().Undefined();
     });
@@ -82,7 +70,7 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     const float lr = num(info, 4, "adam", "lr"), b1 = num(info, 5, "adam", "beta1"), b2 = num(info, 6, "adam", "beta2");
     const float eps = num(info, 7, "adam", "epsilon");
     const int t = static_cast<int>(num(info, 8, "adam", "step"));
-    return guarded(info.Env(), [&]() -> Napi::Value {
+    return guard(info.Env(), [&]() -> Napi::Value {
       cpu::vec_adam_step(x, g, m, v, lr, b1, b2, eps, t);
       return info.Env().Undefined();
     });
@@ -90,7 +78,7 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   def("vecRoll", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "roll");
     const int64_t dy = static_cast<int64_t>(num(info, 1, "roll", "dy")), dx = static_cast<int64_t>(num(info, 2, "roll", "dx"));
-    return guarded(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), cpu::vec_roll(x, dy, dx)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), cpu::vec_roll(x, dy, dx)); });
   });
   // symEig(Float64Array of n*n, n) -> {values: Float64Array(n), vectors: Float64Array(n*n), rows = eigenvectors}
   def("symEig", [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -100,7 +88,7 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     Napi::Float64Array m = info[0].As<Napi::Float64Array>();
     const int n = static_cast<int>(num(info, 1, "eig", "n"));
     std::vector<double> a(m.Data(), m.Data() + m.ElementLength()), values, vectors;
-    return guarded(env, [&]() -> Napi::Value {
+    return guard(env, [&]() -> Napi::Value {
       cpu::sym_eig(a, n, values, vectors);
       Napi::Object o = Napi::Object::New(env);
       Napi::Float64Array vals = Napi::Float64Array::New(env, values.size());
