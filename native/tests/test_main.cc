@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -16,10 +17,12 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0;
   for (const auto& c : ec::test::registry()) {
     if (filter && c.name.find(filter) == std::string::npos) continue;
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       c.fn();
       ++passed;
-      std::printf("ok    %s\n", c.name.c_str());
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("ok    %s (%.0f ms)\n", c.name.c_str(), ms);
     } catch (const std::exception& e) {
       ++failed;
       std::printf("FAIL  %s\n      %s\n", c.name.c_str(), e.what());

@@ -1,0 +1,431 @@
+// The CUDA emulator's runtime: memory, copies, streams and events, device
+// queries, and the block scheduler (see cuda_runtime.h for what it is for).
+//
+// Scheduler: thread 0 of a block runs first, in a fiber. If it finishes
+// without meeting a barrier (most element-wise kernels), the other threads
+// run as plain calls, one after another. Otherwise every thread gets a fiber
+// and the block runs in rounds: each runnable fiber runs until it reaches a
+// barrier or returns; a __syncthreads releases when every live thread of the
+// block waits at one, a warp shuffle when every live lane of the warp does.
+// Exited threads do not hold a barrier up (as on sm_70 and later). A round
+// that releases nothing is a deadlock (a barrier some threads never reach):
+// the launch fails with cudaErrorLaunchFailure and a message on stderr.
+#include <ucontext.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+struct CUstream_st {
+  int id;
+};
+struct CUevent_st {
+  std::chrono::steady_clock::time_point t;
+  bool recorded = false;
+};
+
+namespace ec_emu {
+
+uint3 g_threadIdx, g_blockIdx;
+dim3 g_blockDim, g_gridDim;
+
+namespace {
+
+thread_local cudaError_t t_last_error = cudaSuccess;
+cudaError_t fail(cudaError_t e) {
+  t_last_error = e;
+  return e;
+}
+
+// ---- memory ----
+constexpr size_t kTotalMemory = size_t{16} << 30;
+std::mutex g_mem_mu;
+std::map<const char*, size_t> g_device_blocks;  // start -> bytes
+size_t g_device_bytes = 0;
+
+bool is_device(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lk(g_mem_mu);
+  const char* c = static_cast<const char*>(p);
+  auto it = g_device_blocks.upper_bound(c);
+  if (it == g_device_blocks.begin()) return false;
+  --it;
+  return c >= it->first && c + bytes <= it->first + it->second;
+}
+
+// ---- scheduler ----
+enum class State { Runnable, AtBlock, AtWarp, Done };
+struct Fiber {
+  ucontext_t ctx;
+  State state = State::Runnable;
+  uint3 tid;
+};
+struct DivergentBarrier {};
+
+struct BlockRun {
+  const std::function<void()>* body = nullptr;
+  int n = 0;
+  std::vector<Fiber> fibers;
+  int current = 0;
+  ucontext_t main;
+  bool fiber_mode = true, met_barrier = false;
+  uint64_t cells[1024];
+};
+
+std::mutex g_launch_mu;
+BlockRun* g_run = nullptr;
+constexpr size_t kStack = 128 * 1024;
+std::vector<std::unique_ptr<char[]>> g_stacks;
+Stats g_stats{};
+
+uint3 thread_of(int i) {
+  const unsigned bx = g_blockDim.x, by = g_blockDim.y;
+  return {i % bx, (i / bx) % by, i / (bx * by)};
+}
+int linear_thread() {
+  return static_cast<int>(g_threadIdx.x + g_blockDim.x * (g_threadIdx.y + g_blockDim.y * g_threadIdx.z));
+}
+
+void fiber_entry() {
+  BlockRun* r = g_run;
+  (*r->body)();
+  r->fibers[r->current].state = State::Done;
+  // returning continues at uc_link (the scheduler)
+}
+
+void start_fiber(BlockRun& r, int i) {
+  while (static_cast<int>(g_stacks.size()) <= i) g_stacks.emplace_back(new char[kStack]);
+  Fiber& f = r.fibers[i];
+  f.state = State::Runnable;
+  f.tid = thread_of(i);
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = g_stacks[i].get();
+  f.ctx.uc_stack.ss_size = kStack;
+  f.ctx.uc_link = &r.main;
+  makecontext(&f.ctx, fiber_entry, 0);
+}
+
+void resume(BlockRun& r, int i) {
+  r.current = i;
+  g_threadIdx = r.fibers[i].tid;
+  ++g_stats.switches;
+  swapcontext(&r.main, &r.fibers[i].ctx);
+}
+
+void wait_here(State why) {
+  BlockRun* r = g_run;
+  if (!r->fiber_mode) throw DivergentBarrier{};
+  r->met_barrier = true;
+  Fiber& f = r->fibers[r->current];
+  f.state = why;
+  swapcontext(&f.ctx, &r->main);
+}
+
+// Runs one block; returns an empty string or what went wrong.
+std::string run_block(BlockRun& r) {
+  r.fibers.resize(r.n);
+  r.fiber_mode = true;
+  r.met_barrier = false;
+  start_fiber(r, 0);
+  resume(r, 0);
+  if (r.fibers[0].state == State::Done && !r.met_barrier) {
+    r.fiber_mode = false;
+    for (int i = 1; i < r.n; ++i) {
+      g_threadIdx = thread_of(i);
+      try {
+        (*r.body)();
+      } catch (const DivergentBarrier&) {
+        return "thread " + std::to_string(i) + " reached a barrier that thread 0 returned without meeting";
+      }
+    }
+    return "";
+  }
+  ++g_stats.fiber_blocks;
+  for (int i = 1; i < r.n; ++i) start_fiber(r, i);
+  for (;;) {
+    for (int i = 0; i < r.n; ++i)
+      if (r.fibers[i].state == State::Runnable) resume(r, i);
+    int live = 0, at_block = 0;
+    for (const Fiber& f : r.fibers) live += f.state != State::Done, at_block += f.state == State::AtBlock;
+    if (live == 0) return "";
+    bool released = false;
+    if (at_block == live) {
+      for (Fiber& f : r.fibers) f.state = State::Runnable;
+      released = true;
+    } else {
+      for (int w = 0; w * 32 < r.n; ++w) {
+        const int lo = w * 32, hi = std::min(r.n, lo + 32);
+        int live_w = 0, at_w = 0;
+        for (int i = lo; i < hi; ++i) live_w += r.fibers[i].state != State::Done, at_w += r.fibers[i].state == State::AtWarp;
+        if (at_w > 0 && at_w == live_w) {
+          for (int i = lo; i < hi; ++i)
+            if (r.fibers[i].state == State::AtWarp) r.fibers[i].state = State::Runnable;
+          released = true;
+        }
+      }
+    }
+    if (!released) {
+      // Fibers still waiting are abandoned (their stacks are reused later).
+      return std::to_string(live - at_block) + " of " + std::to_string(live) +
+             " live threads wait at a warp shuffle while the others wait at __syncthreads, or a barrier is not "
+             "reached by every thread";
+    }
+  }
+}
+
+}  // namespace
+
+void syncthreads() { wait_here(State::AtBlock); }
+
+void warp_exchange(const void* value, size_t bytes, int src_lane, void* out) {
+  BlockRun* r = g_run;
+  if (!r->fiber_mode) throw DivergentBarrier{};
+  const int me = linear_thread(), src = (me & ~31) + src_lane;
+  std::memcpy(&r->cells[me], value, bytes);
+  wait_here(State::AtWarp);
+  if (src >= 0 && src < r->n && r->fibers[src].state != State::Done)
+    std::memcpy(out, &r->cells[src], bytes);
+  else
+    std::memcpy(out, value, bytes);
+  wait_here(State::AtWarp);  // every lane has read before any cell is overwritten
+}
+
+bool check_pointer_arg(const void* p) {
+  if (!p || is_device(p, 1)) return true;
+  std::fprintf(stderr, "cuda emulator: a kernel argument %p is not device memory\n", p);
+  fail(cudaErrorInvalidDevicePointer);
+  return false;
+}
+
+void run_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::function<void()>& body) {
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  if (block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
+      threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
+      grid.z > 65535 || smem > 48 * 1024) {
+    std::fprintf(stderr, "cuda emulator: invalid launch configuration grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n",
+                 grid.x, grid.y, grid.z, block.x, block.y, block.z, smem);
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  std::lock_guard<std::mutex> lk(g_launch_mu);
+  BlockRun run;
+  run.body = &body;
+  run.n = static_cast<int>(threads);
+  BlockRun* outer = g_run;
+  g_run = &run;
+  g_gridDim = grid;
+  g_blockDim = block;
+  ++g_stats.launches;
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        g_blockIdx = {x, y, z};
+        ++g_stats.blocks;
+        const std::string why = run_block(run);
+        if (!why.empty()) {
+          std::fprintf(stderr, "cuda emulator: block (%u,%u,%u) of grid (%u,%u,%u), block (%u,%u,%u): %s\n", x, y, z,
+                       grid.x, grid.y, grid.z, block.x, block.y, block.z, why.c_str());
+          fail(cudaErrorLaunchFailure);
+          g_run = outer;
+          return;
+        }
+      }
+  g_run = outer;
+}
+
+Stats stats() {
+  std::lock_guard<std::mutex> lk(g_launch_mu);
+  return g_stats;
+}
+
+}  // namespace ec_emu
+
+using namespace ec_emu;
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = t_last_error;
+  t_last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return t_last_error; }
+
+const char* cudaGetErrorName(cudaError_t err) {
+  switch (err) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+const char* cudaGetErrorString(cudaError_t err) {
+  switch (err) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* dev) {
+  *dev = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "CUDA emulator on the CPU (eyecandy tests)");
+  prop->totalGlobalMem = kTotalMemory;
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->multiProcessorCount = 4;
+  prop->maxThreadsPerBlock = 1024;
+  prop->major = 9;
+  prop->minor = 0;
+  prop->warpSize = 32;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 * 1024; break;
+    case cudaDevAttrMultiProcessorCount: *value = 4; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    default: return fail(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  std::lock_guard<std::mutex> lk(g_mem_mu);
+  *total_bytes = kTotalMemory;
+  *free_bytes = kTotalMemory - std::min(g_device_bytes, kTotalMemory);
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  std::lock_guard<std::mutex> lk(g_mem_mu);
+  if (bytes == 0) bytes = 1;
+  if (g_device_bytes + bytes > kTotalMemory) return fail(cudaErrorMemoryAllocation);
+  void* q = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  if (!q) return fail(cudaErrorMemoryAllocation);
+  g_device_blocks.emplace(static_cast<const char*>(q), bytes);
+  g_device_bytes += bytes;
+  *p = q;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  std::lock_guard<std::mutex> lk(g_mem_mu);
+  auto it = g_device_blocks.find(static_cast<const char*>(p));
+  if (it == g_device_blocks.end()) return fail(cudaErrorInvalidDevicePointer);
+  g_device_bytes -= it->second;
+  g_device_blocks.erase(it);
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::malloc(bytes ? bytes : 1);
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) { return cudaMallocHost(p, bytes); }
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_dev = is_device(dst, bytes), src_dev = is_device(src, bytes);
+  const bool ok = kind == cudaMemcpyDefault || (kind == cudaMemcpyHostToDevice && dst_dev && !src_dev) ||
+                  (kind == cudaMemcpyDeviceToHost && !dst_dev && src_dev) ||
+                  (kind == cudaMemcpyDeviceToDevice && dst_dev && src_dev) ||
+                  (kind == cudaMemcpyHostToHost && !dst_dev && !src_dev);
+  if (!ok) {
+    std::fprintf(stderr, "cuda emulator: cudaMemcpy kind %d from %s %p to %s %p (%zu bytes) does not match the memory\n",
+                 static_cast<int>(kind), src_dev ? "device" : "host", src, dst_dev ? "device" : "host", dst, bytes);
+    return fail(cudaErrorInvalidValue);
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemset(void* p, int v, size_t bytes) {
+  if (bytes && !is_device(p, bytes)) return fail(cudaErrorInvalidValue);
+  std::memset(p, v, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int v, size_t bytes, cudaStream_t) { return cudaMemset(p, v, bytes); }
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  static int next = 1;
+  *s = new CUstream_st{next++};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return cudaStreamCreate(s); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st{};
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->t = std::chrono::steady_clock::now();
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!a->recorded || !b->recorded) return fail(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
+  return cudaSuccess;
+}
