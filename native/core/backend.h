@@ -13,6 +13,13 @@ namespace ec {
 using Inputs = std::vector<const Tensor*>;
 using Grads = std::vector<Tensor*>;
 
+// An execution queue of a backend (a CUDA stream) owned by one Program, so
+// Programs run concurrently on one device. The CPU has none.
+class Queue {
+ public:
+  virtual ~Queue() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -29,15 +36,38 @@ class Backend {
   virtual void forward(const OpCall& call, const Inputs& in, Tensor& out) = 0;
   virtual void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy,
                         const Grads& din) = 0;
-  // Waits for queued device work (no-op on the CPU).
+  // A device copy of a tensor in this backend's memory.
+  virtual Tensor clone(const Tensor& t) { return t.clone(); }
+  // Waits for the work queued on the calling thread's current queue (no-op on the CPU).
   virtual void synchronize() {}
+  // A new queue, or null where the backend has only its default one.
+  virtual std::unique_ptr<Queue> make_queue() { return nullptr; }
+  // Makes q (null: the default queue) the calling thread's current queue, to
+  // which forward/backward/alloc/copies go; returns the previous one.
+  virtual Queue* use_queue(Queue* q) { return nullptr; }
   // Whether conv2d honours Conv2dAttrs::epilogue (lets the Program fuse conv + relu/clip).
   virtual bool fuses_activation() const { return false; }
+};
+
+// Runs the scope's work on queue q of backend b, restoring the previous
+// queue at its end.
+class QueueScope {
+ public:
+  QueueScope(Backend& b, Queue* q) : b_(b), prev_(b.use_queue(q)) {}
+  ~QueueScope() { b_.use_queue(prev_); }
+  QueueScope(const QueueScope&) = delete;
+  QueueScope& operator=(const QueueScope&) = delete;
+
+ private:
+  Backend& b_;
+  Queue* prev_;
 };
 
 // The registry: "cpu" always; "cuda" where it was compiled in. Throws for an
 // unknown name; "auto" picks cuda when a device answers, else cpu.
 Backend& backend_by_name(const std::string& name);
+// The backend whose memory holds t ("cpu" for host memory).
+Backend& backend_of(const Tensor& t);
 std::vector<std::string> compiled_backends();
 
 // Describes the CUDA side for `doctor`: compiled or not, devices, or why none.

@@ -22,6 +22,8 @@ bool shape_matches(const Shape& want, const Shape& got) {
 Program::Program(Graph graph, Backend& backend) : graph_(std::move(graph)), backend_(backend) {
   std::string why;
   if (!backend_.available(&why)) throw Error(std::string(backend_.name()) + " backend: " + why);
+  queue_ = backend_.make_queue();
+  QueueScope scope(backend_, queue_.get());
   std::set<std::string> names;
   const int n = static_cast<int>(graph_.nodes.size());
   if (n == 0) throw Error("program: the graph has no nodes");
@@ -54,6 +56,13 @@ Program::Program(Graph graph, Backend& backend) : graph_(std::move(graph)), back
       }
     }
   }
+  backend_.synchronize();
+}
+
+// A caller's tensor must be in host memory or in this backend's.
+void Program::check_memory(const Tensor& t, const std::string& what) const {
+  if (t.device() == Device::Host || backend_.name() != std::string("cpu")) return;
+  throw Error(what + " is in CUDA device memory but the network runs on the cpu backend; copy it to the host first");
 }
 
 std::string Program::where(int node) const {
@@ -89,21 +98,26 @@ std::vector<std::string> Program::node_names() const {
 
 Tensor Program::param(const std::string& name) {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("param");
   const int i = index_of(name, "param");
   if (graph_.nodes[i].kind != GraphNode::Kind::Param) throw Error("param: node '" + name + "' is not a parameter");
+  QueueScope scope(backend_, queue_.get());
   return backend_.to_host(params_[i]).clone();
 }
 
 void Program::set_param(const std::string& name, const Tensor& value) {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("setParam");
   const int i = index_of(name, "setParam");
   GraphNode& node = graph_.nodes[i];
   if (node.kind != GraphNode::Kind::Param) throw Error("setParam: node '" + name + "' is not a parameter");
   if (value.shape() != node.value.shape())
     throw Error("setParam: parameter '" + name + "' has shape " + shape_str(node.value.shape()) +
                 " but the new value has " + shape_str(value.shape()));
-  node.value = value.clone();
+  QueueScope scope(backend_, queue_.get());
+  node.value = value.device() == Device::Host ? value.clone() : backend_of(value).to_host(value);
   params_[i] = backend_.from_host(node.value);
+  backend_.synchronize();
   have_saved_ = false;  // retained activations no longer match the parameters
   saved_.clear();
 }
@@ -146,6 +160,7 @@ std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feed
 
 std::map<std::string, Shape> Program::infer_shapes(const std::map<std::string, Shape>& input_shapes) {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("inferShapes");
   std::map<std::string, Tensor> fake;
   for (const auto& [name, shape] : input_shapes) fake[name] = Tensor(shape, nullptr);
   std::vector<bool> all(graph_.nodes.size(), true);
@@ -175,14 +190,18 @@ void Program::give_buffer(Tensor t) {
 }
 
 std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tensor>& feeds,
-                                               const std::vector<std::string>& taps, bool keep) {
+                                               const std::vector<std::string>& taps, bool keep,
+                                               bool device_results) {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("forward");
+  QueueScope scope(backend_, queue_.get());
   const int n = static_cast<int>(graph_.nodes.size());
   for (const auto& [name, t] : feeds) {
     const int i = index_of(name, "forward");
     if (graph_.nodes[i].kind != GraphNode::Kind::Input)
       throw Error("forward: '" + name + "' is not an input of the network");
     if (t.empty()) throw Error("forward: input '" + name + "' has no data");
+    check_memory(t, "forward: input '" + name + "'");
   }
   // Truncate: only the ancestors of the taps run.
   std::vector<int> tap_idx;
@@ -276,9 +295,12 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
 
   std::map<std::string, Tensor> result;
   for (int t : tap_idx) {
-    Tensor host = backend_.to_host(values[t]);
-    // A tap handed to the caller must not alias a buffer the Program reuses.
-    result[graph_.nodes[t].name] = graph_.nodes[t].kind == GraphNode::Kind::Param ? host.clone() : host;
+    // A tap handed to the caller must not alias a buffer the Program reuses
+    // (taps never go back to the pool; parameters are copied).
+    const bool param = graph_.nodes[t].kind == GraphNode::Kind::Param;
+    Tensor out = device_results ? (param ? backend_.clone(values[t]) : values[t])
+                                : (param ? backend_.to_host(values[t]).clone() : backend_.to_host(values[t]));
+    result[graph_.nodes[t].name] = out;
   }
   if (keep) {
     for (int i = 0; i < n; ++i)  // parameters are read from params_ directly
@@ -293,8 +315,10 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
 }
 
 BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
-                                 bool want_inputs) {
+                                 bool want_inputs, bool device_results) {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("backward");
+  QueueScope scope(backend_, queue_.get());
   if (!have_saved_)
     throw Error("backward: no retained forward pass; call forward with keep (grad) enabled first");
   if (seeds.empty()) throw Error("backward: no gradient was given at any tap");
@@ -325,6 +349,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     if (g.shape() != saved_shapes_[i])
       throw Error("backward: gradient for '" + name + "' has shape " + shape_str(g.shape()) + " but the tap has " +
                   shape_str(saved_shapes_[i]));
+    check_memory(g, "backward: gradient for '" + name + "'");
     grads[i] = backend_.from_host(g);  // read-only as dy; sums make new tensors
   }
 
@@ -369,7 +394,8 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     const GraphNode& node = graph_.nodes[i];
     if (!wants[i]) continue;
     Tensor g = grads[i].empty() ? Tensor(node.kind == GraphNode::Kind::Param ? params_[i].shape() : saved_shapes_[i])
-                                : backend_.to_host(grads[i]);
+                                : device_results ? grads[i] : backend_.to_host(grads[i]);
+    if (grads[i].empty() && device_results) g = backend_.from_host(g);
     if (!saved_needed_[i] && node.kind == GraphNode::Kind::Input) continue;  // input unused by this pass
     (node.kind == GraphNode::Kind::Param ? result.params : result.inputs)[node.name] = g;
   }
@@ -378,9 +404,28 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
 
 void Program::release() {
   std::lock_guard<std::mutex> lk(mu_);
+  check_live("release");
   saved_.clear();
   have_saved_ = false;
   pool_.clear();
+  // A fresh queue: the old one finishes its work and hands its cached device
+  // blocks to the shared cache now, not when the Program is finally destroyed.
+  if (queue_) queue_ = backend_.make_queue();
+}
+
+void Program::dispose() {
+  std::lock_guard<std::mutex> lk(mu_);
+  saved_.clear();
+  have_saved_ = false;
+  pool_.clear();
+  params_.assign(params_.size(), Tensor());
+  for (GraphNode& node : graph_.nodes) node.value = Tensor();
+  disposed_ = true;
+  queue_.reset();
+}
+
+void Program::check_live(const char* who) const {
+  if (disposed_) throw Error(std::string(who) + ": the network was disposed");
 }
 
 int64_t Program::retained_bytes() const {

@@ -12,6 +12,8 @@
 // the taps back to the inputs and to the parameters asked for.
 //
 // Thread-safety: calls on one Program are serialized by an internal mutex.
+// Each Program has its own backend queue (a CUDA stream), so Programs called
+// from different threads run concurrently on one device.
 #pragma once
 #include <map>
 #include <memory>
@@ -48,16 +50,23 @@ class Program {
   // moves parameters to the backend. Throws ec::Error.
   Program(Graph graph, Backend& backend);
 
-  // Feeds are host tensors by input name; taps are node names. Returns host tensors.
+  // Feeds are tensors by input name, in host memory or the backend's; taps are
+  // node names. Returns host tensors, or with device_results tensors left in
+  // the backend's memory (for optimizers that run on the device).
   std::map<std::string, Tensor> forward(const std::map<std::string, Tensor>& feeds,
-                                        const std::vector<std::string>& taps, bool keep);
+                                        const std::vector<std::string>& taps, bool keep,
+                                        bool device_results = false);
   // Seeds: gradient of the objective at each tap (same shape as the tap's value).
   // Requires a previous forward with keep=true; params lists the parameters
   // whose gradient is wanted (none: input gradients only).
   BackwardResult backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
-                          bool want_inputs);
-  // Frees what forward(keep=true) retained.
+                          bool want_inputs, bool device_results = false);
+  // Frees what forward(keep=true) retained and the buffer pool, and gives
+  // the backend's cached blocks of this Program's queue back for shared use.
   void release();
+  // Frees everything the Program holds on its backend, parameters included;
+  // every later call throws.
+  void dispose();
 
   Tensor param(const std::string& name);
   void set_param(const std::string& name, const Tensor& value);
@@ -77,10 +86,13 @@ class Program {
                                 const char* who);
   Tensor take_buffer(const Shape& shape);
   void give_buffer(Tensor t);
+  void check_memory(const Tensor& t, const std::string& what) const;
+  void check_live(const char* who) const;
   std::string where(int node) const;
 
   Graph graph_;
   Backend& backend_;
+  std::unique_ptr<Queue> queue_;  // declared before every tensor member: destroyed after them
   std::vector<Tensor> params_;           // backend-resident parameter values, by node index
   std::multimap<int64_t, Tensor> pool_;  // free buffers by element count
   // State kept by forward(keep=true) for backward.
@@ -88,6 +100,7 @@ class Program {
   std::vector<Shape> saved_shapes_;
   std::vector<bool> saved_needed_;
   bool have_saved_ = false;
+  bool disposed_ = false;
   mutable std::mutex mu_;
 };
 

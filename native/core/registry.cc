@@ -49,4 +49,13 @@ Backend& backend_by_name(const std::string& name) {
   throw Error("backend: expected one of 'cpu', 'cuda', 'cudnn', 'auto' but received '" + name + "'");
 }
 
+Backend& backend_of(const Tensor& t) {
+  if (t.device() == Device::Host) return cpu::cpu_backend();
+#ifdef EC_WITH_CUDA
+  return cuda::cuda_backend();
+#else
+  throw Error("tensor: device memory in a build without CUDA");
+#endif
+}
+
 }  // namespace ec

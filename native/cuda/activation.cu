@@ -65,7 +65,7 @@ template <class F>
 void run_unary(const Inputs& in, Tensor& out, F f) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  unary_kernel<<<blocks_for(n), kThreads>>>(in[0]->data(), out.data(), n, f);
+  unary_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0]->data(), out.data(), n, f);
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -73,7 +73,7 @@ template <class F>
 void run_unary_grad(const Tensor& saved, const Tensor& dy, const Grads& din, F f) {
   Tensor* dx = grad_at(din, 0);
   if (!dx || dx->numel() == 0) return;
-  unary_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(saved.data(), dy.data(), dx->data(), dx->numel(), f);
+  unary_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(saved.data(), dy.data(), dx->data(), dx->numel(), f);
   EC_CUDA_LAUNCH_CHECK();
 }
 

@@ -48,7 +48,7 @@ __global__ void batch_norm_params_grad_kernel(const float* sdy, const float* sdx
 void batch_norm_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const int64_t C = in[0]->shape().back(), n = out.numel();
   if (n == 0 || C == 0) return;
-  batch_norm_kernel<<<blocks_for(n), kThreads>>>(in[0]->data(), in[1]->data(), in[2]->data(), in[3]->data(),
+  batch_norm_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0]->data(), in[1]->data(), in[2]->data(), in[3]->data(),
                                                  in[4]->data(), call.get<BatchNormAttrs>().epsilon, C, out.data(), n);
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -62,7 +62,7 @@ void batch_norm_backward_cuda(const OpCall& call, const Inputs& in, const Tensor
     // dx = dy * r * scale: the forward with x = dy, mean = 0, bias = 0.
     Tensor zeros = scratch(C);
     fill_cuda(zeros.data(), C, 0.f);
-    batch_norm_kernel<<<blocks_for(n), kThreads>>>(dy.data(), scale, nullptr, zeros.data(), var, eps, C, dx->data(),
+    batch_norm_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(dy.data(), scale, nullptr, zeros.data(), var, eps, C, dx->data(),
                                                    n);
     EC_CUDA_LAUNCH_CHECK();
   }
@@ -72,7 +72,7 @@ void batch_norm_backward_cuda(const OpCall& call, const Inputs& in, const Tensor
   float *sdy = sums.data(), *sdxc = sums.data() + C;
   column_sums_cuda(dy.data(), rows, C, sdy);
   reduce_cuda(CenteredTerm{dy.data(), x, mean, C}, C, rows, 1.0, sdxc);
-  batch_norm_params_grad_kernel<<<blocks_for(C), kThreads>>>(sdy, sdxc, scale, var, eps, C, ds ? ds->data() : nullptr,
+  batch_norm_params_grad_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sdy, sdxc, scale, var, eps, C, ds ? ds->data() : nullptr,
                                                              dbias ? dbias->data() : nullptr, dm ? dm->data() : nullptr,
                                                              dv ? dv->data() : nullptr);
   EC_CUDA_LAUNCH_CHECK();

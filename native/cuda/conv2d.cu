@@ -125,7 +125,7 @@ void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const int64_t rows = static_cast<int64_t>(g.N) * g.OH * g.OW, total = rows * g.Cout;
   if (total == 0) return;
   if (g.Cg == 1) {
-    conv_direct_forward_kernel<<<blocks_for(total), kThreads>>>(g, x, w, bias, out.data(), total);
+    conv_direct_forward_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(g, x, w, bias, out.data(), total);
     EC_CUDA_LAUNCH_CHECK();
     return;
   }
@@ -157,7 +157,7 @@ void conv2d_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&, c
   }
   if (g.Cg == 1) {
     if (dx) {
-      conv_direct_dx_kernel<<<blocks_for(dx->numel()), kThreads>>>(g, dy, w, dx->data(), dx->numel());
+      conv_direct_dx_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(g, dy, w, dx->data(), dx->numel());
       EC_CUDA_LAUNCH_CHECK();
     }
     if (dw) reduce_cuda(DirectDwTerm{g, x, dy}, taps * g.Cout, rows, 1.0, dw->data());
@@ -176,7 +176,7 @@ void conv2d_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&, c
   }
   if (dx) {
     Tensor wtr = scratch(wt.numel());
-    conv_filter_transpose_kernel<<<blocks_for(wt.numel()), kThreads>>>(g, w, wtr.data(), wt.numel());
+    conv_filter_transpose_kernel<<<blocks_for(wt.numel()), kThreads, 0, stream()>>>(g, w, wtr.data(), wt.numel());
     EC_CUDA_LAUNCH_CHECK();
     GemmA a;
     a.kind = AKind::ConvDx;

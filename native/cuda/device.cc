@@ -92,6 +92,29 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
 
 namespace {
 
+// A Program's stream: a blocking stream (ordered with the legacy default
+// stream, see memory.cu). Destroyed after its work is done; its cached
+// blocks then go to the shared list.
+class CudaQueue final : public Queue {
+ public:
+  CudaQueue() {
+    EC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault));
+    register_stream(stream_);
+  }
+  ~CudaQueue() override {
+    cudaStreamSynchronize(stream_);
+    release_stream_blocks(stream_);
+    cudaStreamDestroy(stream_);
+    cudaGetLastError();
+  }
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+thread_local Queue* t_queue = nullptr;
+
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
@@ -111,7 +134,15 @@ class CudaBackend final : public Backend {
                 const Grads& din) override {
     cuda::backward(call, in, out, dy, din);
   }
-  void synchronize() override { EC_CUDA_CHECK(cudaDeviceSynchronize()); }
+  Tensor clone(const Tensor& t) override { return copy_on_device(t); }
+  void synchronize() override { EC_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
+  std::unique_ptr<Queue> make_queue() override { return std::make_unique<CudaQueue>(); }
+  Queue* use_queue(Queue* q) override {
+    Queue* prev = t_queue;
+    t_queue = q;
+    set_stream(q ? static_cast<CudaQueue*>(q)->stream() : nullptr);
+    return prev;
+  }
 
  private:
   mutable std::once_flag once_;

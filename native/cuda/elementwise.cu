@@ -86,11 +86,11 @@ void broadcast_apply(const char* who, const Tensor& a, const Tensor& b, float* y
   const Shape &as = a.shape(), &bs = b.shape();
   const int64_t last = out.empty() ? 1 : out.back();
   if (as == bs) {
-    same_shape_kernel<<<blocks_for(n), kThreads>>>(a.data(), b.data(), y, n, f);
+    same_shape_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y, n, f);
   } else if (as == out && last > 1 && !bs.empty() && bs.back() == last && shape_numel(bs) == last) {
-    last_axis_kernel<<<blocks_for(n), kThreads>>>(a.data(), b.data(), y, n, last, f);
+    last_axis_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y, n, last, f);
   } else {
-    broadcast_kernel<<<blocks_for(n), kThreads>>>(a.data(), b.data(), y, n, plan_broadcast(who, as, bs, out), f);
+    broadcast_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y, n, plan_broadcast(who, as, bs, out), f);
   }
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -178,7 +178,7 @@ void concat_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   for (const Tensor* t : in) {
     const int64_t w = t->shape()[axis] * inner;
     if (w && outer) {
-      concat_copy_kernel<<<blocks_for(outer * w), kThreads>>>(t->data(), out.data(), outer, w, row, off, false);
+      concat_copy_kernel<<<blocks_for(outer * w), kThreads, 0, stream()>>>(t->data(), out.data(), outer, w, row, off, false);
       EC_CUDA_LAUNCH_CHECK();
     }
     off += w;
@@ -211,7 +211,7 @@ void concat_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&, c
                   " because the extents of unwanted inputs on both sides of it are unknown");
     const int64_t w = extent[i] * inner;
     if (w == 0 || outer == 0) continue;
-    concat_copy_kernel<<<blocks_for(outer * w), kThreads>>>(dy.data(), d->data(), outer, w, row, offset[i] * inner,
+    concat_copy_kernel<<<blocks_for(outer * w), kThreads, 0, stream()>>>(dy.data(), d->data(), outer, w, row, offset[i] * inner,
                                                             true);
     EC_CUDA_LAUNCH_CHECK();
   }

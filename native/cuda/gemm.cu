@@ -309,7 +309,7 @@ int sm_count() {
 
 template <class A>
 void launch(const A& a, const Params& p, int64_t mt, int64_t nt, int64_t zs) {
-  gemm_kernel<A><<<dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(zs)), 256>>>(a, p);
+  gemm_kernel<A><<<dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(zs)), 256, 0, stream()>>>(a, p);
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -354,7 +354,7 @@ void gemm_cuda(const GemmA& a, const GemmArgs& g) {
   if (splits > 1) {
     reduce_cuda(SplitTerm{ws.data(), g.c_total}, g.c_total, splits, 1.0, g.c);
     if (g.bias) {
-      add_bias_kernel<<<blocks_for(g.c_total), kThreads>>>(g.c, g.c_total, g.ldc, g.bias);
+      add_bias_kernel<<<blocks_for(g.c_total), kThreads, 0, stream()>>>(g.c, g.c_total, g.ldc, g.bias);
       EC_CUDA_LAUNCH_CHECK();
     }
   }

@@ -43,7 +43,7 @@ void gram_backward_cuda(const OpCall&, const Inputs& in, const Tensor&, const Te
   const int64_t n = f.dim(0), p = f.dim(1) * f.dim(2), c = f.dim(3);
   if (n > 65535) throw Error("gram: batch of " + std::to_string(n) + " exceeds the CUDA grid");
   Tensor sym = scratch(n * c * c);
-  gram_sym_kernel<<<blocks_for(n * c * c), kThreads>>>(dy.data(), sym.data(), c, n * c * c);
+  gram_sym_kernel<<<blocks_for(n * c * c), kThreads, 0, stream()>>>(dy.data(), sym.data(), c, n * c * c);
   EC_CUDA_LAUNCH_CHECK();
   GemmA a;
   a.kind = AKind::Rows;

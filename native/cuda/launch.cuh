@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "kernels.cuh"
@@ -36,14 +37,14 @@ inline Tensor* grad_at(const Grads& din, size_t i) { return i < din.size() ? din
 inline const float* opt_input(const Inputs& in, size_t i) { return i < in.size() && in[i] ? in[i]->data() : nullptr; }
 
 // Device scratch of n floats from the caching allocator. Returning it to the
-// cache while queued kernels still use it is safe: every kernel runs on the
-// one legacy default stream, so a later user of the block runs after them.
+// cache while queued kernels still use it is safe: the block goes back to
+// this stream's list, so its next user is queued after them (memory.cu).
 inline Tensor scratch(int64_t n) { return device_alloc(Shape{std::max<int64_t>(n, 1)}); }
 
-// Copies n floats device-to-device on the default stream (no-op when equal).
+// Copies n floats device-to-device on this thread's stream (no-op when equal).
 inline void copy_device(float* dst, const float* src, int64_t n) {
   if (n <= 0 || dst == src) return;
-  EC_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, 0));
+  EC_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
 }
 
 // Sum / max over a warp in a fixed butterfly order (deterministic).

@@ -49,7 +49,7 @@ void diff_grads(const Inputs& in, const Tensor& dy, const Tensor* out, Kind kind
   Tensor *da = grad_at(din, 0), *db = grad_at(din, 1);
   const int64_t n = in[0]->numel();
   if ((!da && !db) || n == 0) return;
-  diff_grad_kernel<<<blocks_for(n), kThreads>>>(in[0]->data(), in[1]->data(), dy.data(), out ? out->data() : nullptr,
+  diff_grad_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0]->data(), in[1]->data(), dy.data(), out ? out->data() : nullptr,
                                                 static_cast<int>(kind), static_cast<double>(n),
                                                 da ? da->data() : nullptr, db ? db->data() : nullptr, n);
   EC_CUDA_LAUNCH_CHECK();
@@ -83,7 +83,7 @@ void sum_squares_forward_cuda(const OpCall&, const Inputs& in, Tensor& out) {
 void sum_squares_backward_cuda(const OpCall&, const Inputs& in, const Tensor&, const Tensor& dy, const Grads& din) {
   Tensor* dx = grad_at(din, 0);
   if (!dx || dx->numel() == 0) return;
-  sum_squares_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(in[0]->data(), dy.data(), dx->data(), dx->numel());
+  sum_squares_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(in[0]->data(), dy.data(), dx->data(), dx->numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 

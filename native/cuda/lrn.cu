@@ -58,7 +58,7 @@ __global__ void lrn_grad_kernel(LrnArgs a, const float* x, const float* g, float
 
 void lrn_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   if (out.numel() == 0) return;
-  lrn_kernel<<<blocks_for(out.numel()), kThreads>>>(lrn_args(call, in[0]->shape()), in[0]->data(), out.data(),
+  lrn_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(lrn_args(call, in[0]->shape()), in[0]->data(), out.data(),
                                                     out.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -66,7 +66,7 @@ void lrn_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
 void lrn_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&, const Tensor& dy, const Grads& din) {
   Tensor* dx = grad_at(din, 0);
   if (!dx || dx->numel() == 0) return;
-  lrn_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(lrn_args(call, in[0]->shape()), in[0]->data(), dy.data(),
+  lrn_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(lrn_args(call, in[0]->shape()), in[0]->data(), dy.data(),
                                                          dx->data(), dx->numel());
   EC_CUDA_LAUNCH_CHECK();
 }

@@ -92,7 +92,7 @@ void pad_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
     Tensor next = k + 1 == dims.size() ? out : scratch(shape_numel(cur));
     const int64_t total = outer * m * inner;
     if (total > 0) {
-      pad_dim_kernel<<<blocks_for(total), kThreads>>>(src, next.data(), n, p.lo, m, inner, static_cast<int>(a.kind),
+      pad_dim_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(src, next.data(), n, p.lo, m, inner, static_cast<int>(a.kind),
                                                       a.value, total);
       EC_CUDA_LAUNCH_CHECK();
     }
@@ -119,7 +119,7 @@ void pad_backward_cuda(const OpCall& call, const Inputs&, const Tensor&, const T
     Tensor next = k == 0 ? *dx : scratch(shape_numel(cur));
     const int64_t total = outer * n * inner;
     if (total > 0) {
-      fold_dim_kernel<<<blocks_for(total), kThreads>>>(src, next.data(), n, p.lo, p.hi, static_cast<int>(a.kind),
+      fold_dim_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(src, next.data(), n, p.lo, p.hi, static_cast<int>(a.kind),
                                                        inner, total);
       EC_CUDA_LAUNCH_CHECK();
     }

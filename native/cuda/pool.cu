@@ -175,7 +175,7 @@ struct PixelTerm {
 void max_pool_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const PoolGeom g = pool_geom("max_pool", call, in[0]->shape());
   if (out.numel() == 0) return;
-  max_pool_kernel<<<blocks_for(out.numel()), kThreads>>>(g, in[0]->data(), out.data(), nullptr, out.numel());
+  max_pool_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(g, in[0]->data(), out.data(), nullptr, out.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -187,17 +187,17 @@ void max_pool_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&,
   Tensor arg = scratch(dy.numel());  // int32 per output, same size as a float
   int* a = reinterpret_cast<int*>(arg.data());
   if (dy.numel() > 0) {
-    max_pool_kernel<<<blocks_for(dy.numel()), kThreads>>>(g, in[0]->data(), nullptr, a, dy.numel());
+    max_pool_kernel<<<blocks_for(dy.numel()), kThreads, 0, stream()>>>(g, in[0]->data(), nullptr, a, dy.numel());
     EC_CUDA_LAUNCH_CHECK();
   }
-  pool_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(g, dy.data(), a, false, dx->data(), dx->numel());
+  pool_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(g, dy.data(), a, false, dx->data(), dx->numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
 void avg_pool_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const PoolGeom g = pool_geom("avg_pool", call, in[0]->shape());
   if (out.numel() == 0) return;
-  avg_pool_kernel<<<blocks_for(out.numel()), kThreads>>>(g, in[0]->data(), call.get<PoolAttrs>().count_include_pad,
+  avg_pool_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(g, in[0]->data(), call.get<PoolAttrs>().count_include_pad,
                                                          out.data(), out.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -207,7 +207,7 @@ void avg_pool_backward_cuda(const OpCall& call, const Inputs&, const Tensor&, co
   Tensor* dx = grad_at(din, 0);
   if (!dx || dx->numel() == 0) return;
   const PoolGeom g = pool_geom("avg_pool", call, dx->shape());
-  pool_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(g, dy.data(), nullptr,
+  pool_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(g, dy.data(), nullptr,
                                                           call.get<PoolAttrs>().count_include_pad, dx->data(),
                                                           dx->numel());
   EC_CUDA_LAUNCH_CHECK();
@@ -225,7 +225,7 @@ void global_avg_pool_backward_cuda(const OpCall&, const Inputs&, const Tensor&, 
   if (!dx || dx->numel() == 0) return;
   const Shape& s = dx->shape();
   const int64_t pixels = s[1] * s[2];
-  global_avg_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(dy.data(), pixels, s[3],
+  global_avg_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(dy.data(), pixels, s[3],
                                                                 1.f / static_cast<float>(pixels), dx->data(),
                                                                 dx->numel());
   EC_CUDA_LAUNCH_CHECK();
@@ -234,7 +234,7 @@ void global_avg_pool_backward_cuda(const OpCall&, const Inputs&, const Tensor&, 
 void global_max_pool_forward_cuda(const OpCall&, const Inputs& in, Tensor& out) {
   const Shape& s = in[0]->shape();
   if (out.numel() == 0) return;
-  global_max_kernel<<<blocks_for(out.numel()), kThreads>>>(in[0]->data(), s[1] * s[2], s[3], out.numel(), out.data(),
+  global_max_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(in[0]->data(), s[1] * s[2], s[3], out.numel(), out.data(),
                                                            nullptr, nullptr);
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -244,7 +244,7 @@ void global_max_pool_backward_cuda(const OpCall&, const Inputs& in, const Tensor
   Tensor* dx = grad_at(din, 0);
   if (!dx || dx->numel() == 0) return;
   const Shape& s = in[0]->shape();
-  global_max_kernel<<<blocks_for(dy.numel()), kThreads>>>(in[0]->data(), s[1] * s[2], s[3], dy.numel(), nullptr,
+  global_max_kernel<<<blocks_for(dy.numel()), kThreads, 0, stream()>>>(in[0]->data(), s[1] * s[2], s[3], dy.numel(), nullptr,
                                                           dy.data(), dx->data());
   EC_CUDA_LAUNCH_CHECK();
 }

@@ -80,15 +80,15 @@ void reduce_cuda(const Term& term, int64_t K, int64_t R, double scale, Out* out,
   if (kblocks > 0x7fffffff) throw Error("reduce: too many outputs for one CUDA grid");
   const dim3 grid(static_cast<unsigned>(kblocks), static_cast<unsigned>(chunks)), block(bx, by);
   if (chunks == 1) {
-    reduce_partial_kernel<<<grid, block>>>(term, K, R, chunk, scale, post, static_cast<double*>(nullptr), out);
+    reduce_partial_kernel<<<grid, block, 0, stream()>>>(term, K, R, chunk, scale, post, static_cast<double*>(nullptr), out);
     EC_CUDA_LAUNCH_CHECK();
     return;
   }
   Tensor part = scratch(2 * chunks * K);  // doubles, two floats each
   double* p = reinterpret_cast<double*>(part.data());
-  reduce_partial_kernel<<<grid, block>>>(term, K, R, chunk, scale, post, p, static_cast<Out*>(nullptr));
+  reduce_partial_kernel<<<grid, block, 0, stream()>>>(term, K, R, chunk, scale, post, p, static_cast<Out*>(nullptr));
   EC_CUDA_LAUNCH_CHECK();
-  reduce_chunks_kernel<<<blocks_for(K), kThreads>>>(p, K, chunks, scale, post, out);
+  reduce_chunks_kernel<<<blocks_for(K), kThreads, 0, stream()>>>(p, K, chunks, scale, post, out);
   EC_CUDA_LAUNCH_CHECK();
 }
 

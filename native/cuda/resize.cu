@@ -74,9 +74,9 @@ DeviceMaps upload(const AxisMap& h, const AxisMap& w, Tensor& buf) {
   for (const AxisMap* m : {&h, &w}) put(m->i0), put(m->i1), put(m->w1), put(m->start), put(m->out), put(m->weight);
   DeviceMaps d;
   buf = scratch(static_cast<int64_t>(host.size()));
-  // Pageable host memory: the copy waits for queued work, which may still be
-  // using this recycled block, before it overwrites it.
-  EC_CUDA_CHECK(cudaMemcpy(buf.data(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+  // Queued on this stream, after every earlier user of this recycled block
+  // (memory.cu); pageable memory, so `host` may go once the call returns.
+  EC_CUDA_CHECK(cudaMemcpyAsync(buf.data(), host.data(), host.size() * 4, cudaMemcpyHostToDevice, stream()));
   const float* base = buf.data();
   auto I = [&](int k) { return reinterpret_cast<const int32_t*>(base + at[k]); };
   auto F = [&](int k) { return base + at[k]; };
@@ -144,7 +144,7 @@ void resize_bilinear_forward_cuda(const OpCall& call, const Inputs& in, Tensor& 
   const Dims s = dims_of(call, in[0]->shape());
   Tensor buf;
   const DeviceMaps m = maps_for(call, s, buf);
-  resize_kernel<<<blocks_for(out.numel()), kThreads>>>(m, s, in[0]->data(), out.data(), out.numel());
+  resize_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(m, s, in[0]->data(), out.data(), out.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -155,7 +155,7 @@ void resize_bilinear_backward_cuda(const OpCall& call, const Inputs&, const Tens
   const Dims s = dims_of(call, dx->shape());
   Tensor buf;
   const DeviceMaps m = maps_for(call, s, buf);
-  resize_grad_kernel<<<blocks_for(dx->numel()), kThreads>>>(m, s, dy.data(), dx->data(), dx->numel());
+  resize_grad_kernel<<<blocks_for(dx->numel()), kThreads, 0, stream()>>>(m, s, dy.data(), dx->data(), dx->numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 

@@ -91,9 +91,9 @@ void forward_impl(const char* who, const OpCall& call, const Inputs& in, Tensor&
   const Layout l = layout_of(who, call, out.shape());
   if (out.numel() == 0) return;
   if (use_rows(l))
-    softmax_rows_kernel<kLog><<<blocks_for(l.outer, 1), kRowThreads>>>(in[0]->data(), out.data(), l.outer, l.axis);
+    softmax_rows_kernel<kLog><<<blocks_for(l.outer, 1), kRowThreads, 0, stream()>>>(in[0]->data(), out.data(), l.outer, l.axis);
   else
-    softmax_cols_kernel<kLog><<<blocks_for(l.outer * l.inner), kThreads>>>(in[0]->data(), out.data(), l);
+    softmax_cols_kernel<kLog><<<blocks_for(l.outer * l.inner), kThreads, 0, stream()>>>(in[0]->data(), out.data(), l);
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -103,10 +103,10 @@ void backward_impl(const char* who, const OpCall& call, const Tensor& out, const
   if (!dx || dx->numel() == 0) return;
   const Layout l = layout_of(who, call, out.shape());
   if (use_rows(l))
-    softmax_grad_rows_kernel<kLog><<<blocks_for(l.outer, 1), kRowThreads>>>(out.data(), dy.data(), dx->data(),
+    softmax_grad_rows_kernel<kLog><<<blocks_for(l.outer, 1), kRowThreads, 0, stream()>>>(out.data(), dy.data(), dx->data(),
                                                                             l.outer, l.axis);
   else
-    softmax_grad_cols_kernel<kLog><<<blocks_for(l.outer * l.inner), kThreads>>>(out.data(), dy.data(), dx->data(), l);
+    softmax_grad_cols_kernel<kLog><<<blocks_for(l.outer * l.inner), kThreads, 0, stream()>>>(out.data(), dy.data(), dx->data(), l);
   EC_CUDA_LAUNCH_CHECK();
 }
 

@@ -56,7 +56,7 @@ void permute_cuda(const float* x, const Shape& xs, const std::vector<int>& perm,
   Perm p;
   p.rank = static_cast<int>(size.size());
   for (int d = 0; d < p.rank; ++d) p.size[d] = size[d], p.step[d] = step[d];
-  permute_kernel<<<blocks_for(total), kThreads>>>(x, y, p, total);
+  permute_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(x, y, p, total);
   EC_CUDA_LAUNCH_CHECK();
 }
 

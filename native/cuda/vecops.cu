@@ -41,7 +41,8 @@ double sum_to_host(const Term& t, int64_t n, Post post = Post::None) {
   double* d = reinterpret_cast<double*>(out.data());
   reduce_cuda(t, 1, n, 1.0, d, post);
   double v = 0;
-  EC_CUDA_CHECK(cudaMemcpy(&v, d, sizeof(double), cudaMemcpyDeviceToHost));
+  EC_CUDA_CHECK(cudaMemcpyAsync(&v, d, sizeof(double), cudaMemcpyDeviceToHost, stream()));
+  EC_CUDA_CHECK(cudaStreamSynchronize(stream()));
   return v;
 }
 
@@ -87,14 +88,14 @@ void vec_axpy(float alpha, const Tensor& x, Tensor& y) {
   same_size("axpy", x, y);
   on_device("axpy", x), on_device("axpy", y);
   if (x.numel() == 0) return;
-  axpy_kernel<<<blocks_for(x.numel()), kThreads>>>(alpha, x.data(), y.data(), x.numel());
+  axpy_kernel<<<blocks_for(x.numel()), kThreads, 0, stream()>>>(alpha, x.data(), y.data(), x.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
 void vec_scale(Tensor& x, float alpha) {
   on_device("scale", x);
   if (x.numel() == 0) return;
-  scale_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), alpha, x.numel());
+  scale_kernel<<<blocks_for(x.numel()), kThreads, 0, stream()>>>(x.data(), alpha, x.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -122,8 +123,8 @@ void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vect
   std::vector<float> bounds(lo);
   bounds.insert(bounds.end(), hi.begin(), hi.end());
   Tensor b = scratch(2 * c);
-  EC_CUDA_CHECK(cudaMemcpy(b.data(), bounds.data(), bounds.size() * sizeof(float), cudaMemcpyHostToDevice));
-  clamp_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), b.data(), b.data() + c, c, x.numel());
+  EC_CUDA_CHECK(cudaMemcpyAsync(b.data(), bounds.data(), bounds.size() * sizeof(float), cudaMemcpyHostToDevice, stream()));
+  clamp_kernel<<<blocks_for(x.numel()), kThreads, 0, stream()>>>(x.data(), b.data(), b.data() + c, c, x.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
 
@@ -137,7 +138,7 @@ void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, f
   const double c1 = 1.0 - std::pow(beta1, t), c2 = 1.0 - std::pow(beta2, t);
   const float step = static_cast<float>(lr * std::sqrt(c2) / c1);
   if (x.numel() == 0) return;
-  adam_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), g.data(), m.data(), v.data(), step, beta1, beta2, eps,
+  adam_kernel<<<blocks_for(x.numel()), kThreads, 0, stream()>>>(x.data(), g.data(), m.data(), v.data(), step, beta1, beta2, eps,
                                                    x.numel());
   EC_CUDA_LAUNCH_CHECK();
 }
@@ -150,7 +151,7 @@ Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) {
   if (!out.numel()) return out;
   dy = ((dy % h) + h) % h;
   dx = ((dx % w) + w) % w;
-  roll_kernel<<<blocks_for(out.numel()), kThreads>>>(x.data(), out.data(), h, w, c, dy, dx, out.numel());
+  roll_kernel<<<blocks_for(out.numel()), kThreads, 0, stream()>>>(x.data(), out.data(), h, w, c, dy, dx, out.numel());
   EC_CUDA_LAUNCH_CHECK();
   return out;
 }

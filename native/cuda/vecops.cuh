@@ -4,7 +4,7 @@
 // two-pass block sums in double, so results do not vary run to run; the
 // routines returning a double copy one value back (and so wait for the GPU).
 //
-// Not yet wired into the JS binding.
+// The binding (native/node/vec.cc) calls these for tensors in device memory.
 #pragma once
 #include <vector>
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 #include "../../core/program.h"
 #include "../../cpu/kernels.h"
@@ -385,6 +386,77 @@ TEST(cuda_program_matches_cpu) {
   test::compare("d/dx", grads[0].inputs["x"], grads[1].inputs["x"], err, fails);
   for (const char* p : {"w1", "b1", "w2"}) test::compare(std::string("d/d") + p, grads[0].params[p], grads[1].params[p], err, fails);
   if (fails) EC_FAIL(fails << " mismatch(es)" << err.str());
+}
+
+// Results left in device memory feed a second Program and come back equal to
+// the host path; a device tensor fed to a CPU Program is refused by name.
+TEST(cuda_program_device_results) {
+  if (!test::ready("cuda_program_device_results")) return;
+  const Tensor x = test::random_tensor({1, 24, 24, 3}, 11);
+  Program host_p(test::style_graph(), backend_by_name("cuda")), dev_p(test::style_graph(), backend_by_name("cuda"));
+  auto want = host_p.forward({{"x", x}}, {"total", "gram"}, true);
+  auto want_g = host_p.backward({{"total", Tensor::from({}, {1.f})}}, {"w1"}, true);
+  const Tensor dx = test::gpu().from_host(x);
+  auto got = dev_p.forward({{"x", dx}}, {"total", "gram"}, true, true);
+  CHECK(got["total"].device() == Device::Cuda && got["gram"].device() == Device::Cuda);
+  auto got_g = dev_p.backward({{"total", test::gpu().from_host(Tensor::from({}, {1.f}))}}, {"w1"}, true, true);
+  CHECK(got_g.inputs["x"].device() == Device::Cuda && got_g.params["w1"].device() == Device::Cuda);
+  CHECK(test::same_bits(want["gram"], test::host(got["gram"])));
+  CHECK(test::same_bits(want_g.inputs["x"], test::host(got_g.inputs["x"])));
+  CHECK(test::same_bits(want_g.params["w1"], test::host(got_g.params["w1"])));
+  Program cpu_p(test::style_graph(), backend_by_name("cpu"));
+  CHECK_THROWS(cpu_p.forward({{"x", dx}}, {"total"}, false), "input 'x' is in CUDA device memory");
+}
+
+// Programs on different threads run on their own streams; each result
+// matches the CPU's, and the stream-keyed block cache leaves no cross-talk.
+TEST(cuda_programs_on_threads) {
+  if (!test::ready("cuda_programs_on_threads")) return;
+  Program cpu_p(test::style_graph(), backend_by_name("cpu"));
+  std::vector<Tensor> xs, want;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(test::random_tensor({1, 24, 24, 3}, 100 + i));
+    want.push_back(cpu_p.forward({{"x", xs.back()}}, {"gram"}, false)["gram"]);
+  }
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        Program p(test::style_graph(), backend_by_name("cuda"));
+        for (int rep = 0; rep < 3; ++rep)
+          for (int i = 0; i < 4; ++i) {
+            const int k = (i + t) % 4;
+            Tensor got = p.forward({{"x", xs[k]}}, {"gram"}, false)["gram"];
+            std::ostringstream err;
+            int fails = 0;
+            test::compare("gram", want[k], got, err, fails);
+            if (fails) errors[t] += err.str();
+          }
+      } catch (const std::exception& e) {
+        errors[t] += e.what();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t)
+    if (!errors[t].empty()) EC_FAIL("thread " << t << ": " << errors[t]);
+}
+
+// A cached block keeps its own size when a smaller request reuses it (it
+// once took the request's size, so the block shrank in the cache's books and
+// every style transfer needed new blocks).
+TEST(cuda_allocator_keeps_block_sizes) {
+  if (!test::ready("cuda_allocator_keeps_block_sizes")) return;
+  const int64_t big = int64_t{2} << 20, smaller = int64_t{3} << 19;  // 8 MiB, 6 MiB
+  { Tensor a = cuda::device_alloc({big}); }
+  size_t free0 = 0, free1 = 0, total = 0;
+  EC_CUDA_CHECK(cudaMemGetInfo(&free0, &total));
+  for (int i = 0; i < 20; ++i) {
+    { Tensor b = cuda::device_alloc({smaller}); }
+    { Tensor c = cuda::device_alloc({big}); }
+  }
+  EC_CUDA_CHECK(cudaMemGetInfo(&free1, &total));
+  if (free1 != free0) EC_FAIL("free device memory went from " << free0 << " to " << free1 << " bytes");
 }
 
 TEST(cuda_vecops_match_cpu) {
