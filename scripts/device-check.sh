@@ -12,8 +12,14 @@
 #   3. times VGG19 conv stacks (224/512, batch 1/8; fwd, fwd+input grad,
 #      fwd+all grads) on our kernels and in PyTorch (bench/gpu/torch_vgg19.py)
 #   4. prints a table with ratios
-#   5. with the time left: compute-sanitizer memcheck / racecheck on chosen tests
-#   6. if a Node binary is at .dev/node.xz, also runs `node dist/cli/main.js doctor`
+#   5. with a Node binary and the built addon in .dev/ (scripts/device-pack.sh
+#      makes it; carry ".dev" and "dist"): `doctor`, then scripts/cuda-check.js
+#      --bench: device tensors, device vector routines, VGG19 forward and input
+#      gradient and a short style transfer on the GPU against the CPU, no
+#      memory growth over 1000 style iterations, and the Node-side timings
+#      (VGG19 forward, forward + input gradient, one style iteration; 224 and
+#      512, batch 1 and 8) beside PyTorch's in the table
+#   6. with the time left: compute-sanitizer memcheck / racecheck on chosen tests
 #
 # Ends with PASS/FAIL/INFO lines; exits 0 when no line says FAIL (the
 # timings are reported, not judged). Logs go to $OUT/logs when $OUT is set
@@ -92,6 +98,24 @@ else
   verdict FAIL "cuda tests (rc $RC): $LAST"
 fi
 
+# The JS side on the GPU: the addon built on the development machine (CUDA
+# code for sm_80/sm_90 in it), dist/, and the runtime modules in .dev/.
+if [ -f .dev/node.xz ] && [ -f .dev/addon/eyecandy.node ] && [ -f dist/index.js ]; then
+  xz -dc .dev/node.xz > build-device/node && chmod +x build-device/node
+  export NODE_PATH="$PWD/.dev/node_modules" EYECANDY_ADDON="$PWD/.dev/addon/eyecandy.node"
+  stage "node dist/cli/main.js doctor"
+  timeout "$(budget 60)" build-device/node dist/cli/main.js doctor 2>&1 | tee "$LOG/doctor.txt"
+  verdict INFO "doctor ran (rc $?)"
+  stage "node scripts/cuda-check.js --bench"
+  timeout "$(budget 300)" build-device/node scripts/cuda-check.js --bench 2>&1 | tee "$LOG/cuda_check.txt"
+  RC=$?
+  grep "^RESULT" "$LOG/cuda_check.txt" >> "$LOG/bench_ours.txt"
+  [ $RC -eq 0 ] && verdict PASS "cuda-check (JS API on the GPU vs the CPU)" ||
+    verdict FAIL "cuda-check (rc $RC): $(grep -c '^FAIL' "$LOG/cuda_check.txt") failed checks"
+else
+  verdict INFO "node checks skipped: run scripts/device-pack.sh first and carry .dev and dist"
+fi
+
 stage "benchmark: our CUDA kernels"
 timeout "$(budget 150)" build-device/native/cuda/bench_cuda | tee "$LOG/bench_ours.txt"
 RC=$?
@@ -111,25 +135,27 @@ else
   : > "$LOG/bench_torch.txt"
 fi
 
-stage "VGG19 conv stack, ms per pass (ratio > 1: we are slower)"
+stage "VGG19 timings, ms per pass (ratio > 1: we are slower; ours = node where measured, else C++)"
 python3 - "$LOG/bench_ours.txt" "$LOG/bench_torch.txt" <<'PY' | tee "$LOG/table.txt"
 import sys
 res = {}
 for path in sys.argv[1:]:
     for line in open(path):
         p = line.split()
-        if len(p) >= 7 and p[0] == "RESULT":
-            res[(p[1], int(p[2]), int(p[3]), p[4])] = (float(p[5]), float(p[6]))
-keys = sorted({k[1:] for k in res}, key=lambda k: (k[0], k[1], ["fwd", "fwd+bwd_x", "fwd+bwd"].index(k[2])))
-print("%-5s %-5s %-10s %12s %8s %12s %7s %12s %7s" % ("size", "batch", "mode", "ours ms", "TFLOP/s",
-      "torch fp32", "ratio", "torch tf32", "ratio"))
+        if len(p) >= 6 and p[0] == "RESULT":
+            res[(p[1], int(p[2]), int(p[3]), p[4])] = float(p[5])
+order = ["fwd", "fwd+bwd_x", "fwd+bwd", "style"]
+keys = sorted({k[1:] for k in res}, key=lambda k: (k[0], k[1], order.index(k[2]) if k[2] in order else 9))
+cols = [("eyecandy", "C++ ms"), ("eyecandy-node", "node ms"), ("torch_fp32", "torch fp32"), ("torch_tf32", "torch tf32")]
+print("%-5s %-5s %-10s" % ("size", "batch", "mode") + "".join("%12s" % c[1] for c in cols) + "%10s %10s" % ("ours/fp32", "ours/tf32"))
 for size, batch, mode in keys:
-    ours = res.get(("eyecandy", size, batch, mode))
-    row = "%-5d %-5d %-10s " % (size, batch, mode)
-    row += ("%12.2f %8.1f " % (ours[0], ours[1] / 1000)) if ours else "%12s %8s " % ("-", "-")
+    row = "%-5d %-5d %-10s" % (size, batch, mode)
+    row += "".join(("%12.2f" % res[(impl, size, batch, mode)]) if (impl, size, batch, mode) in res else "%12s" % "-"
+                   for impl, _ in cols)
+    ours = res.get(("eyecandy-node", size, batch, mode), res.get(("eyecandy", size, batch, mode)))
     for impl in ("torch_fp32", "torch_tf32"):
         t = res.get((impl, size, batch, mode))
-        row += ("%12.2f %7.2f " % (t[0], ours[0] / t[0])) if (t and ours) else ("%12.2f %7s " % (t[0], "-") if t else "%12s %7s " % ("-", "-"))
+        row += ("%10.2f" % (ours / t)) if (ours and t) else "%10s" % "-"
     print(row)
 PY
 
@@ -153,10 +179,4 @@ if [ -n "$SAN" ]; then
   done
 fi
 
-if [ -f .dev/node.xz ] && [ -f dist/cli/main.js ]; then
-  stage "node dist/cli/main.js doctor"
-  xz -dc .dev/node.xz > build-device/node && chmod +x build-device/node &&
-    timeout "$(budget 60)" build-device/node dist/cli/main.js doctor 2>&1 | tee "$LOG/doctor.txt"
-  verdict INFO "doctor ran (rc $?)"
-fi
 finish

@@ -108,6 +108,23 @@ test('the CUDA backend says why it cannot run, and auto falls back to the CPU', 
   }
 });
 
+test('device tensors: a bad device name, or no GPU, is a clear error; a disposed network refuses calls', async () => {
+  const t = Tensor.from([1, 2, 3], [3]);
+  expect(() => t.to('gpu' as never)).toThrow("to: Expected 'cpu' or 'cuda' for device but received 'gpu' of type string");
+  expect(t.to('cpu')).toBe(t);
+  expect(t.device).toBe('cpu');
+  if (addon().info().cuda.deviceCount === 0) {
+    expect(() => t.to('cuda')).toThrow(/^cuda backend: (no CUDA device|not compiled)/);
+    expect(() => Tensor.zeros([2], 'cuda')).toThrow(/^cuda backend: (no CUDA device|not compiled)/);
+  }
+  const g = new Graph();
+  g.relu('r', g.input('x'));
+  const net = g.compile();
+  net.dispose();
+  await expect(net.forward(t)).rejects.toThrow('forward: the network was disposed');
+  t.dispose();
+});
+
 test('raw addon calls that once crashed the process now throw', () => {
   const { NativeTensor } = addon();
   expect(() => new (NativeTensor as unknown as new () => unknown)()).toThrow('tensor: expected (data: Float32Array, shape: number[])');

@@ -5,7 +5,12 @@ native/cuda/bench/bench_cuda.cc, for scripts/device-check.sh.
 The network is built from torch.nn directly (no torchvision): torchvision's
 VGG19 "features" (16 3x3 convs with bias and ReLU, 5 2x2 max pools), fp32.
 Modes: fwd (no_grad), fwd+bwd_x (gradient of sum(output) w.r.t. the input
-only, weights frozen) and fwd+bwd (input and all weight gradients).
+only, weights frozen), fwd+bwd (input and all weight gradients), and style:
+one style-transfer iteration as scripts/cuda-check.js --bench times it
+(the network up to conv5_1; Gram matrices, pixel-averaged, of the ReLU
+outputs of conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 against targets by
+mean squared error, conv4_2 against a target by RMS, all summed, gradient to
+the image).
 
 Two PyTorch settings are timed: "torch_fp32" with TF32 disabled (same
 arithmetic as our fp32 kernels) and "torch_tf32" with PyTorch's default
@@ -33,6 +38,31 @@ def vgg19_features():
             layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(inplace=True)]
             cin = c
     return nn.Sequential(*layers)
+
+
+STYLE_CONVS, CONTENT_CONV = (0, 2, 4, 8, 12), 9  # conv1_1, 2_1, 3_1, 4_1, 5_1; conv4_2
+
+
+def style_loss_fn(net, x, targets):
+    """One style iteration's loss: taps after the ReLUs of the listed convs."""
+    feats, conv, h = {}, -1, x
+    for layer in net:
+        h = layer(h)
+        if isinstance(layer, nn.Conv2d):
+            conv += 1
+        elif isinstance(layer, nn.ReLU) and (conv in STYLE_CONVS or conv == CONTENT_CONV):
+            feats[conv] = h
+            if conv == max(STYLE_CONVS):
+                break
+    loss = 0.0
+    for i in STYLE_CONVS:
+        f = feats[i]
+        n, c, hh, ww = f.shape
+        f = f.reshape(n, c, hh * ww)
+        g = torch.bmm(f, f.transpose(1, 2)) / (hh * ww)
+        loss = loss + ((g - targets[i]) ** 2).mean()
+    loss = loss + ((feats[CONTENT_CONV] - targets[CONTENT_CONV]) ** 2).mean().sqrt()
+    return loss
 
 
 def conv_gflop(size, batch):
@@ -87,8 +117,27 @@ def main():
                 xi = x.detach().requires_grad_(True)
                 net(xi).sum().backward()
 
+            # Style targets of the right shapes (values do not matter for timing).
+            with torch.no_grad():
+                targets, conv, h = {}, -1, x
+                for layer in net:
+                    h = layer(h)
+                    if isinstance(layer, nn.Conv2d):
+                        conv += 1
+                    elif isinstance(layer, nn.ReLU):
+                        if conv in STYLE_CONVS:
+                            targets[conv] = torch.rand(batch, h.shape[1], h.shape[1], device="cuda")
+                        if conv == CONTENT_CONV:
+                            targets[conv] = torch.rand_like(h)
+
+            def style_iter():
+                for p in net.parameters():
+                    p.requires_grad_(False)
+                xi = x.detach().requires_grad_(True)
+                style_loss_fn(net, xi, targets).backward()
+
             for mode, fn, mult in (("fwd", fwd, 1), ("fwd+bwd_x", lambda: bwd(False), 2),
-                                   ("fwd+bwd", lambda: bwd(True), 3)):
+                                   ("fwd+bwd", lambda: bwd(True), 3), ("style", style_iter, 2)):
                 ms = time_ms(fn)
                 print("RESULT %s %d %d %s %.3f %.0f" % (impl, size, batch, mode, ms, gflop * mult / (ms / 1000.0)),
                       flush=True)

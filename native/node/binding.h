@@ -38,10 +38,12 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
 
  private:
   Napi::Value Shape(const Napi::CallbackInfo& info);   // [sync]
-  Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array
+  Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array (from any memory)
   Napi::Value Dispose(const Napi::CallbackInfo& info); // [sync]
   Napi::Value Reshape(const Napi::CallbackInfo& info); // [sync] shares storage
-  Napi::Value Clone(const Napi::CallbackInfo& info);   // [sync] deep copy
+  Napi::Value Clone(const Napi::CallbackInfo& info);   // [sync] deep copy, same memory
+  Napi::Value DeviceName(const Napi::CallbackInfo& info); // [sync]
+  Napi::Value ToBackend(const Napi::CallbackInfo& info);  // [sync] copy to another backend's memory
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Tensor tensor_;
   bool disposed_ = false;
@@ -61,6 +63,7 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
   Napi::Value ParamNames(const Napi::CallbackInfo& info);  // [sync]
   Napi::Value InferShapes(const Napi::CallbackInfo& info); // [sync]
   Napi::Value Release(const Napi::CallbackInfo& info);     // [sync]
+  Napi::Value Dispose(const Napi::CallbackInfo& info);     // [sync]
   Napi::Value Memory(const Napi::CallbackInfo& info);      // [sync] {retained, pool} bytes
   Napi::Value BackendName(const Napi::CallbackInfo& info);
   std::shared_ptr<Program> program_;

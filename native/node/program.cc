@@ -80,6 +80,7 @@ Napi::Function NativeProgram::Init(Napi::Env env) {
                       InstanceMethod("paramNames", &NativeProgram::ParamNames),
                       InstanceMethod("inferShapes", &NativeProgram::InferShapes),
                       InstanceMethod("release", &NativeProgram::Release),
+                      InstanceMethod("dispose", &NativeProgram::Dispose),
                       InstanceMethod("memory", &NativeProgram::Memory),
                       InstanceMethod("backendName", &NativeProgram::BackendName)});
 }
@@ -95,33 +96,36 @@ NativeProgram::NativeProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   });
 }
 
-// forward(feeds: {name: tensor}, taps: string[], keep: boolean) -> Promise<{name: tensor}>
+// forward(feeds: {name: tensor}, taps: string[], keep: boolean, onDevice?: boolean) -> Promise<{name: tensor}>
+// onDevice leaves the results in the backend's memory.
 Napi::Value NativeProgram::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto feeds = std::make_shared<TensorMap>(tensors_from_js(info[0], "forward input"));
   auto taps = strings_from_js(info[1], "forward taps");
   const bool keep = info[2].ToBoolean().Value();
+  const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
   auto out = std::make_shared<TensorMap>();
   auto prog = program_;
   auto* w = new ProgramWorker(
-      env, [=] { *out = prog->forward(*feeds, taps, keep); },
+      env, [=] { *out = prog->forward(*feeds, taps, keep, on_device); },
       [=](Napi::Env e) -> Napi::Value { return tensors_to_js(e, *out); });
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
 }
 
-// backward(seeds: {tap: tensor}, params: string[], wantInputs: boolean)
+// backward(seeds: {tap: tensor}, params: string[], wantInputs: boolean, onDevice?: boolean)
 //   -> Promise<{inputs: {name: tensor}, params: {name: tensor}}>
 Napi::Value NativeProgram::Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto seeds = std::make_shared<TensorMap>(tensors_from_js(info[0], "backward gradient"));
   auto params = strings_from_js(info[1], "backward params");
   const bool want_inputs = info.Length() < 3 || info[2].ToBoolean().Value();
+  const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
   auto out = std::make_shared<BackwardResult>();
   auto prog = program_;
   auto* w = new ProgramWorker(
-      env, [=] { *out = prog->backward(*seeds, params, want_inputs); },
+      env, [=] { *out = prog->backward(*seeds, params, want_inputs, on_device); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("inputs", tensors_to_js(e, out->inputs));
@@ -177,7 +181,20 @@ Napi::Value NativeProgram::InferShapes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeProgram::Release(const Napi::CallbackInfo& info) {
-  program_->release();
+  guard(info.Env(), [&] {
+    program_->release();
+    return 0;
+  });
+  return info.Env().Undefined();
+}
+
+// Frees the parameters and buffers now (a running call finishes first: the
+// Program's mutex orders them); the wrapper may live on until GC.
+Napi::Value NativeProgram::Dispose(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    program_->dispose();
+    return 0;
+  });
   return info.Env().Undefined();
 }
 

@@ -26,6 +26,8 @@ Napi::Function NativeTensor::Init(Napi::Env env) {
                                   InstanceMethod("dispose", &NativeTensor::Dispose),
                                   InstanceMethod("reshape", &NativeTensor::Reshape),
                                   InstanceMethod("clone", &NativeTensor::Clone),
+                                  InstanceMethod("device", &NativeTensor::DeviceName),
+                                  InstanceMethod("toBackend", &NativeTensor::ToBackend),
                                   InstanceMethod("disposed", &NativeTensor::Disposed)});
   auto* data = new AddonData{Napi::Persistent(f)};
   env.SetInstanceData<AddonData>(data);
@@ -106,8 +108,9 @@ Napi::Value NativeTensor::Shape(const Napi::CallbackInfo& info) {
 Napi::Value NativeTensor::Data(const Napi::CallbackInfo& info) {
   if (disposed_) throw Napi::Error::New(info.Env(), "tensor: the tensor was disposed");
   if (tensor_.empty()) throw Napi::Error::New(info.Env(), "tensor: the tensor has no data");
-  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), tensor_.numel());
-  if (tensor_.numel()) std::memcpy(out.Data(), tensor_.data(), tensor_.numel() * sizeof(float));
+  const Tensor host = guard(info.Env(), [&] { return backend_of(tensor_).to_host(tensor_); });
+  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), host.numel());
+  if (host.numel()) std::memcpy(out.Data(), host.data(), host.numel() * sizeof(float));
   return out;
 }
 
@@ -129,12 +132,34 @@ Napi::Value NativeTensor::Clone(const Napi::CallbackInfo& info) {
   if (disposed_) throw Napi::Error::New(info.Env(), "clone: the tensor was disposed");
   if (tensor_.empty()) throw Napi::Error::New(info.Env(), "clone: the tensor has no data");
   try {
-    return Wrap(info.Env(), tensor_.clone());
+    return Wrap(info.Env(), backend_of(tensor_).clone(tensor_));
   } catch (const std::bad_alloc&) {
     throw Napi::Error::New(info.Env(), "clone: out of memory");
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
+}
+
+// [sync] device() -> "cpu" (host memory) or "cuda".
+Napi::Value NativeTensor::DeviceName(const Napi::CallbackInfo& info) {
+  if (disposed_) throw Napi::Error::New(info.Env(), "device: the tensor was disposed");
+  return Napi::String::New(info.Env(), tensor_.device() == Device::Cuda ? "cuda" : "cpu");
+}
+
+// [sync] toBackend(name) -> a copy in the memory of backend `name` ('cpu':
+// host memory), or this tensor's data shared where it is there already.
+Napi::Value NativeTensor::ToBackend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw Napi::Error::New(env, "toBackend: the tensor was disposed");
+  if (tensor_.empty()) throw Napi::Error::New(env, "toBackend: the tensor has no data");
+  const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  return guard(env, [&] {
+    Backend& to = backend_by_name(name);
+    std::string why;
+    if (!to.available(&why)) throw Error(std::string(to.name()) + " backend: " + why);
+    const Tensor host = backend_of(tensor_).to_host(tensor_);
+    return Wrap(env, to.from_host(host));
+  });
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

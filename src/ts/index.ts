@@ -1,5 +1,6 @@
 // eyecandy: neural image work on pretrained CNNs with a native C++/CUDA core.
 export { Tensor, tidy, keep } from './tensor';
+export type { Device } from './tensor';
 export { Graph } from './nn/graph';
 export type {
   NodeRef,

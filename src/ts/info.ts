@@ -18,6 +18,11 @@ export interface Doctor extends NativeInfo {
   status: BackendStatus[];
 }
 
+// CUDA's version integers: 1000 * major + 10 * minor.
+function cudaVersion(v: number): string {
+  return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : 'none';
+}
+
 export function doctor(): Doctor {
   const info = addon().info();
   const cuda = info.cuda;
@@ -31,7 +36,9 @@ export function doctor(): Doctor {
       detail: !cuda.compiled
         ? 'not compiled in this build'
         : cuda.deviceCount > 0
-          ? `${cuda.deviceName}, ${gib(cuda.totalMemory)} (${cuda.deviceCount} device${cuda.deviceCount > 1 ? 's' : ''})`
+          ? `${cuda.deviceName}, ${gib(cuda.freeMemory)} free of ${gib(cuda.totalMemory)} ` +
+            `(${cuda.deviceCount} device${cuda.deviceCount > 1 ? 's' : ''}; driver ${cudaVersion(cuda.driverVersion)}, ` +
+            `runtime ${cudaVersion(cuda.runtimeVersion)})`
           : cuda.error,
     },
     { name: 'cudnn', compiled: false, available: false, detail: 'not part of this build yet' },

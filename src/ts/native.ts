@@ -11,8 +11,12 @@ export interface NativeTensor {
   disposed(): boolean;
   /** A tensor of another shape over the same storage. */
   reshape(shape: number[]): NativeTensor;
-  /** A deep copy. */
+  /** A deep copy in the same memory. */
   clone(): NativeTensor;
+  /** Where the data lives: host memory ('cpu') or a CUDA device's. */
+  device(): 'cpu' | 'cuda';
+  /** A copy in the memory of backend `name` ('cpu': host memory). */
+  toBackend(name: string): NativeTensor;
 }
 
 export interface NativeTensorConstructor {
@@ -27,18 +31,26 @@ export type NativeNodeDesc =
 
 export interface NativeProgram {
   /** [async] Runs the graph up to the taps; rejects with the op, node and shapes on failure. */
-  forward(feeds: Record<string, NativeTensor>, taps: string[], keep: boolean): Promise<Record<string, NativeTensor>>;
+  forward(
+    feeds: Record<string, NativeTensor>,
+    taps: string[],
+    keep: boolean,
+    onDevice?: boolean,
+  ): Promise<Record<string, NativeTensor>>;
   /** [async] Propagates the seeds back; needs a previous forward with keep. */
   backward(
     seeds: Record<string, NativeTensor>,
     params: string[],
     wantInputs: boolean,
+    onDevice?: boolean,
   ): Promise<{ inputs: Record<string, NativeTensor>; params: Record<string, NativeTensor> }>;
   param(name: string): NativeTensor;
   setParam(name: string, value: NativeTensor): void;
   paramNames(): string[];
   inferShapes(inputs: Record<string, number[]>): Record<string, number[]>;
   release(): void;
+  /** Frees parameters and buffers; later calls throw. */
+  dispose(): void;
   memory(): { retained: number; pool: number };
   backendName(): string;
 }

@@ -8,6 +8,8 @@ import { addon, NativeTensor } from './native';
 import { checkShape, invalidParameterError } from './validate';
 
 type Scope = Set<Tensor>;
+/** Where a tensor's values live. */
+export type Device = 'cpu' | 'cuda';
 const scopes = new AsyncLocalStorage<Scope>();
 
 export class Tensor {
@@ -38,9 +40,16 @@ export class Tensor {
     return new Tensor(new (addon().NativeTensor)(array, dims));
   }
 
-  static zeros(shape: readonly number[]): Tensor {
+  /** A tensor of zeros, in host memory or (device 'cuda') a GPU's. */
+  static zeros(shape: readonly number[], device: Device = 'cpu'): Tensor {
     const dims = checkShape('tensor', 'shape', shape);
-    return Tensor.from(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    const t = Tensor.from(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    if (device === 'cpu') return t;
+    try {
+      return t.to(device);
+    } finally {
+      t.dispose();
+    }
   }
 
   static scalar(v: number): Tensor {
@@ -61,11 +70,30 @@ export class Tensor {
     return this.dims.reduce((a, b) => a * b, 1);
   }
 
+  /** Where the values live: host memory ('cpu') or a CUDA device's ('cuda'). */
+  get device(): Device {
+    this.assertLive('device');
+    return this.handle.device();
+  }
+
+  /**
+   * This tensor in the memory of `device` ('cpu': host memory, 'cuda': the
+   * GPU): a copy, or this tensor itself when it is there already. Networks
+   * accept inputs from either; keeping an optimizer's tensors on the GPU
+   * (with forward/backward `onDevice`) saves a copy each way per step.
+   */
+  to(device: Device): Tensor {
+    this.assertLive('to');
+    if (device !== 'cpu' && device !== 'cuda') throw invalidParameterError('to', 'device', "'cpu' or 'cuda'", device);
+    if (this.device === device) return this;
+    return new Tensor(this.handle.toBackend(device));
+  }
+
   get isDisposed(): boolean {
     return this.handle.disposed();
   }
 
-  /** A copy of the values. */
+  /** A copy of the values (copied from the GPU for a device tensor). */
   data(): Float32Array {
     this.assertLive('data');
     return this.handle.data();
@@ -87,7 +115,7 @@ export class Tensor {
     return new Tensor(this.handle.reshape(dims));
   }
 
-  /** A deep copy in native memory. */
+  /** A deep copy in the same memory. */
   clone(): Tensor {
     this.assertLive('clone');
     return new Tensor(this.handle.clone());

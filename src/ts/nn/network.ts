@@ -16,6 +16,12 @@ export interface ForwardOptions {
   taps?: string[];
   /** Keep what backward() needs; default false. */
   grad?: boolean;
+  /**
+   * Leave the results in the backend's memory (the GPU's for 'cuda') instead
+   * of copying them to the host; default false. For work that stays on the
+   * device, such as an optimizer's steps; `data()` still copies them out.
+   */
+  onDevice?: boolean;
 }
 
 export interface BackwardOptions {
@@ -23,6 +29,8 @@ export interface BackwardOptions {
   params?: boolean | string[];
   /** Return the gradients of the inputs; default true. */
   inputs?: boolean;
+  /** Leave the gradients in the backend's memory (see ForwardOptions.onDevice); default false. */
+  onDevice?: boolean;
 }
 
 export interface Gradients {
@@ -87,7 +95,7 @@ export class Network {
     const taps = options.taps ?? [this.output];
     if (!Array.isArray(taps)) throw invalidParameterError('forward', 'taps', 'array of node names', taps);
     taps.forEach((t, i) => checkName('forward', `taps[${i}]`, t));
-    const out = wrapAll(await nativeCall(() => program.forward(feeds, taps, options.grad ?? false)));
+    const out = wrapAll(await nativeCall(() => program.forward(feeds, taps, options.grad ?? false, options.onDevice ?? false)));
     this.lastShapes = {};
     for (const [k, v] of Object.entries(out)) this.lastShapes[k] = v.shape;
     return out;
@@ -118,7 +126,7 @@ export class Network {
     const params =
       options.params === true ? program.paramNames() : Array.isArray(options.params) ? options.params : [];
     try {
-      const r = await nativeCall(() => program.backward(seeds, params, options.inputs ?? true));
+      const r = await nativeCall(() => program.backward(seeds, params, options.inputs ?? true, options.onDevice ?? false));
       const inputs = wrapAll(r.inputs);
       return { input: inputs[this.inputNames[0]], inputs, params: wrapAll(r.params) };
     } finally {
@@ -157,9 +165,10 @@ export class Network {
     this.live('release').release();
   }
 
+  /** Frees the network's native memory (its weights too, on the host or a GPU) now, not at garbage collection. */
   dispose(): void {
     if (this.disposed) return;
-    this.program.release();
+    this.program.dispose();
     this.disposed = true;
   }
 }

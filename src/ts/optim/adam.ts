@@ -37,8 +37,8 @@ export async function adam(f: Objective, x0: Tensor, options: AdamOptions): Prom
 
   const x = x0.clone();
   box.project(x);
-  const m = Tensor.zeros(x.shape);
-  const v = Tensor.zeros(x.shape);
+  const m = Tensor.zeros(x.shape, x.device);
+  const v = Tensor.zeros(x.shape, x.device);
   let best: Tensor | undefined;
   let bestLoss = Infinity;
   const history: number[] = [];

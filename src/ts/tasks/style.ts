@@ -364,7 +364,9 @@ async function lossNetwork(c: Checked, model: Model, targets: Network, content: 
     const range2 = lo.reduce((a, l, i) => a + (hi[i] - l) ** 2, 0) / lo.length;
     const [h, w] = hw;
     for (const [axis, count] of [['y', (h - 1) * w * 3], ['x', h * (w - 1) * 3]] as const) {
-      g.conv2d(`tv/d${axis}`, model.input, { kernel: differenceKernel(axis === 'y'), groups: 3 });
+      const kernel = differenceKernel(axis === 'y');
+      owned.push(kernel);
+      g.conv2d(`tv/d${axis}`, model.input, { kernel, groups: 3 });
       g.sumSquares(`loss/tv/${axis}`, `tv/d${axis}`);
       terms.push({ tap: `loss/tv/${axis}`, kind: 'tv', weight: c.tvWeight / Math.max(count, 1) / range2 });
     }
@@ -407,12 +409,16 @@ export async function style(
       if (signal?.aborted) throw abortError(WHO, signal);
       const hw = fit(contentImage, c.scales[k]);
       const from = image ?? (c.init === 'noise' ? noiseImage(hw, c.seed) : c.init === 'content' ? contentImage : initImage!);
-      const x0 = imageToInput(await resized(from, hw), model.preprocess);
+      const hostX0 = imageToInput(await resized(from, hw), model.preprocess);
       const { net, terms, owned } = await lossNetwork(c, model, targets, contentImage, styleImages, hw);
+      // On a GPU the image, its gradient and the optimizer's vectors stay in device memory.
+      const onDevice = net.backend === 'cuda';
+      const x0 = onDevice ? hostX0.to('cuda') : hostX0;
+      if (x0 !== hostX0) hostX0.dispose();
       const seeds = Object.fromEntries(terms.map((t) => [t.tap, t.weight]));
       const evals: StyleLosses[] = [];
       const objective = async (x: Tensor) => {
-        const out = await net.forward(x, { taps: terms.map((t) => t.tap), grad: true });
+        const out = await net.forward(x, { taps: terms.map((t) => t.tap), grad: true, onDevice });
         const l: StyleLosses = { total: 0, content: 0, style: 0, tv: 0 };
         for (const t of terms) {
           l[t.kind] += out[t.tap].item() * t.weight;
@@ -420,7 +426,7 @@ export async function style(
         }
         l.total = l.content + l.style + l.tv;
         evals.push(l);
-        const { input } = await net.backward(seeds);
+        const { input } = await net.backward(seeds, { onDevice });
         return { loss: l.total, grad: input! };
       };
       // Both optimizers report right after evaluating the point they report, so evals' last entry is its terms.
