@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The CUDA backend through the JS API, against the CPU backend on the same
 // inputs: device tensors, the device vector routines, VGG19 (forward and the
-// gradient to the input), a short style transfer, and memory over repeated
+// gradient to the input), a short style transfer, locate (class masks and
+// their principal components), and memory over repeated
 // style iterations. With --bench it also times VGG19 and style iterations on
 // the GPU (RESULT lines for scripts/device-check.sh's table).
 //
@@ -251,6 +252,21 @@ async function checkStyle() {
   check(d < 8, `style transfer images, cuda vs cpu: mean |diff| ${d.toFixed(2)} of 255`);
 }
 
+// locate: class gradients, masks and the PCA's dot products on the device.
+async function checkLocate() {
+  const model = randomVgg19({ width: WIDTH, size: SIZE, seed: 6 });
+  const image = pattern(SIZE * 2, SIZE * 2, 31);
+  const opts = { model, size: SIZE, topK: QUICK ? 6 : 20, components: 2 };
+  const cpu = await ec.locate(image, { ...opts, backend: 'cpu' });
+  const gpu = await ec.locate(image, { ...opts, backend: 'cuda' });
+  check(cpu.classes.map((c) => c.index).join() === gpu.classes.map((c) => c.index).join(), 'locate: the same top classes on cuda and cpu');
+  const ev = (r) => r.components.map((c) => c.eigenvalue);
+  const e = relErr(ev(cpu), ev(gpu)) / Math.max(1e-30, Math.max(...ev(cpu)));
+  check(ev(cpu).length === ev(gpu).length && e < 1e-3, `locate: principal mask eigenvalues, cuda vs cpu: ${ev(gpu).map((v) => v.toPrecision(4))} vs ${ev(cpu).map((v) => v.toPrecision(4))}`);
+  const m = relErr(cpu.classMasks[0], gpu.classMasks[0]);
+  check(m < 1e-3, `locate: first class mask, cuda vs cpu: rel ${m.toExponential(2)}`);
+}
+
 // Device memory must not grow over repeated style iterations (the loss
 // network's forward and backward plus L-BFGS's vector work, all on the device).
 async function checkMemory() {
@@ -348,7 +364,7 @@ async function main() {
     say('FAIL', `no CUDA device: ${cuda.error}`);
     process.exit(1);
   }
-  const steps = [checkTensors, checkVecOps, checkVgg, checkStyle, checkMemory, ...(BENCH ? [bench] : [])];
+  const steps = [checkTensors, checkVecOps, checkVgg, checkStyle, checkLocate, checkMemory, ...(BENCH ? [bench] : [])];
   for (const step of steps) {
     const t0 = Date.now();
     try {

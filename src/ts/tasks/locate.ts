@@ -310,12 +310,16 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     step('classify', 1, 1);
 
     const masker = maskGraph(o.blurSigma ?? short / 20).compile({ backend: o.backend });
+    // On a GPU the gradients, masks and the PCA's vector work stay in device memory.
+    const onDevice = net.backend === 'cuda';
+    const device = onDevice ? 'cuda' : 'cpu';
     const masks: Tensor[] = [];
     try {
       for (const [i, c] of classes.entries()) {
         step('gradients', i, K);
-        const { input: grad } = await net.backward({ [tap]: Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape) });
-        const m = (await masker.forward(grad!))[masker.output].reshape([P]);
+        const seed = Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape);
+        const { input: grad } = await net.backward({ [tap]: seed }, { onDevice });
+        const m = (await masker.forward(grad!, { onDevice }))[masker.output].reshape([P]);
         grad!.dispose();
         // Mean 1: every class's attention weighs the same in the PCA, however steep its score.
         scale(m, P / Math.max(norm1(m), 1e-30));
@@ -327,10 +331,11 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     }
     step('gradients', K, K);
 
-    // PCA of the centred masks: covariance from K² native dot products, native eigen-decomposition.
+    // PCA of the centred masks: covariance from K² native dot products (on the
+    // masks' device), native eigen-decomposition of the K x K matrix on the host.
     step('pca', 0, 1);
     const classMasks = masks.map((m) => m.data());
-    const mean = Tensor.zeros([P]);
+    const mean = Tensor.zeros([P], device);
     masks.forEach((m) => axpy(1 / K, m, mean));
     masks.forEach((m) => axpy(-1, mean, m));
     const cov = masks.map((a) => masks.map((b) => dot(a, b) / P));
@@ -350,7 +355,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
       for (const [n, j] of kept.entries()) {
         step('masks', n, kept.length);
         const v = eig.vectors[j];
-        const pm = Tensor.zeros([P]);
+        const pm = Tensor.zeros([P], device);
         masks.forEach((m, i) => axpy(v[i], m, pm));
         components.push({
           eigenvalue: eig.values[j],
