@@ -135,7 +135,7 @@ else
   : > "$LOG/bench_torch.txt"
 fi
 
-stage "VGG19 timings, ms per pass (ratio > 1: we are slower; ours = node where measured, else C++)"
+stage "VGG19 timings, ms per pass (ratio: ours / PyTorch, > 1 = we are slower; fp32: node where measured, else C++)"
 python3 - "$LOG/bench_ours.txt" "$LOG/bench_torch.txt" <<'PY' | tee "$LOG/table.txt"
 import sys
 res = {}
@@ -146,14 +146,16 @@ for path in sys.argv[1:]:
             res[(p[1], int(p[2]), int(p[3]), p[4])] = float(p[5])
 order = ["fwd", "fwd+bwd_x", "fwd+bwd", "style"]
 keys = sorted({k[1:] for k in res}, key=lambda k: (k[0], k[1], order.index(k[2]) if k[2] in order else 9))
-cols = [("eyecandy", "C++ ms"), ("eyecandy-node", "node ms"), ("torch_fp32", "torch fp32"), ("torch_tf32", "torch tf32")]
-print("%-5s %-5s %-10s" % ("size", "batch", "mode") + "".join("%12s" % c[1] for c in cols) + "%10s %10s" % ("ours/fp32", "ours/tf32"))
+cols = [("eyecandy", "C++ ms"), ("eyecandy-node", "node ms"), ("eyecandy-node-tf32", "node tf32"),
+        ("torch_fp32", "torch fp32"), ("torch_tf32", "torch tf32")]
+print("%-5s %-5s %-10s" % ("size", "batch", "mode") + "".join("%12s" % c[1] for c in cols) +
+      "%10s %10s" % ("fp32 ratio", "tf32 ratio"))
 for size, batch, mode in keys:
     row = "%-5d %-5d %-10s" % (size, batch, mode)
     row += "".join(("%12.2f" % res[(impl, size, batch, mode)]) if (impl, size, batch, mode) in res else "%12s" % "-"
                    for impl, _ in cols)
-    ours = res.get(("eyecandy-node", size, batch, mode), res.get(("eyecandy", size, batch, mode)))
-    for impl in ("torch_fp32", "torch_tf32"):
+    fp32 = res.get(("eyecandy-node", size, batch, mode), res.get(("eyecandy", size, batch, mode)))
+    for ours, impl in ((fp32, "torch_fp32"), (res.get(("eyecandy-node-tf32", size, batch, mode)), "torch_tf32")):
         t = res.get((impl, size, batch, mode))
         row += ("%10.2f" % (ours / t)) if (ours and t) else "%10s" % "-"
     print(row)

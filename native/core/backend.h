@@ -13,6 +13,14 @@ namespace ec {
 using Inputs = std::vector<const Tensor*>;
 using Grads = std::vector<Tensor*>;
 
+// How a Program's work runs on its queue.
+struct QueueOptions {
+  // CUDA: convolutions, dense layers and Gram matrices on TF32 tensor cores
+  // (inputs rounded to 10 mantissa bits, fp32 sums; about 1e-3 relative).
+  // The CPU computes in fp32 whatever this says.
+  bool tf32 = false;
+};
+
 // An execution queue of a backend (a CUDA stream) owned by one Program, so
 // Programs run concurrently on one device. The CPU has none.
 class Queue {
@@ -41,7 +49,7 @@ class Backend {
   // Waits for the work queued on the calling thread's current queue (no-op on the CPU).
   virtual void synchronize() {}
   // A new queue, or null where the backend has only its default one.
-  virtual std::unique_ptr<Queue> make_queue() { return nullptr; }
+  virtual std::unique_ptr<Queue> make_queue(const QueueOptions& options = {}) { return nullptr; }
   // Makes q (null: the default queue) the calling thread's current queue, to
   // which forward/backward/alloc/copies go; returns the previous one.
   virtual Queue* use_queue(Queue* q) { return nullptr; }
@@ -76,6 +84,9 @@ struct CudaInfo {
   int device_count = 0;
   std::string device_name, error;
   int64_t total_memory = 0, free_memory = 0;
+  // Bytes our block cache holds from cudaMalloc (in use or cached): what a
+  // leak would grow; cudaMemGetInfo moves in 2 MiB pages.
+  int64_t pool_bytes = 0;
   int runtime_version = 0, driver_version = 0;
 };
 CudaInfo cuda_info();

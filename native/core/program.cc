@@ -19,10 +19,11 @@ bool shape_matches(const Shape& want, const Shape& got) {
 
 }  // namespace
 
-Program::Program(Graph graph, Backend& backend) : graph_(std::move(graph)), backend_(backend) {
+Program::Program(Graph graph, Backend& backend, const QueueOptions& options)
+    : graph_(std::move(graph)), backend_(backend), options_(options) {
   std::string why;
   if (!backend_.available(&why)) throw Error(std::string(backend_.name()) + " backend: " + why);
-  queue_ = backend_.make_queue();
+  queue_ = backend_.make_queue(options_);
   QueueScope scope(backend_, queue_.get());
   std::set<std::string> names;
   const int n = static_cast<int>(graph_.nodes.size());
@@ -410,7 +411,7 @@ void Program::release() {
   pool_.clear();
   // A fresh queue: the old one finishes its work and hands its cached device
   // blocks to the shared cache now, not when the Program is finally destroyed.
-  if (queue_) queue_ = backend_.make_queue();
+  if (queue_) queue_ = backend_.make_queue(options_);
 }
 
 void Program::dispose() {

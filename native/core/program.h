@@ -48,7 +48,7 @@ class Program {
  public:
   // Validates the graph (names, references, arity, backend support) and
   // moves parameters to the backend. Throws ec::Error.
-  Program(Graph graph, Backend& backend);
+  Program(Graph graph, Backend& backend, const QueueOptions& options = {});
 
   // Feeds are tensors by input name, in host memory or the backend's; taps are
   // node names. Returns host tensors, or with device_results tensors left in
@@ -92,6 +92,7 @@ class Program {
 
   Graph graph_;
   Backend& backend_;
+  QueueOptions options_;
   std::unique_ptr<Queue> queue_;  // declared before every tensor member: destroyed after them
   std::vector<Tensor> params_;           // backend-resident parameter values, by node index
   std::multimap<int64_t, Tensor> pool_;  // free buffers by element count

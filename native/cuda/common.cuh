@@ -18,15 +18,22 @@ CudaInfo query_info();
 // Program streams are blocking streams, so work on the legacy stream (vector
 // routines called from JS, uploads outside a Program) is ordered with them.
 cudaStream_t stream();
-cudaStream_t set_stream(cudaStream_t s);  // returns the previous one
-// A new Program stream, and the same after it has finished its work and
-// before it is destroyed: its cached free blocks go to the shared list.
-void register_stream(cudaStream_t s);
-void release_stream_blocks(cudaStream_t s);
+void set_stream(cudaStream_t s, uint64_t id);  // id from register_stream, 0 for the legacy stream
+// Whether this thread's GEMMs (convolution, dense, Gram) use TF32 tensor
+// cores: the running Program's QueueOptions::tf32.
+bool tf32();
+void set_tf32(bool on);
+// A new Program stream's id for the block cache; and, once that stream has
+// finished its work, before it is destroyed: its cached blocks go to the
+// shared list.
+uint64_t register_stream();
+void release_stream_blocks(uint64_t id);
 
 // Device memory (cudaMalloc through a cache; never managed memory). Copies
 // go through pinned staging buffers on this thread's stream and wait for it.
 Tensor device_alloc(const Shape& shape);
+// Bytes the cache holds from cudaMalloc (in use or cached).
+int64_t pool_bytes();
 Tensor copy_to_host(const Tensor& t);
 Tensor copy_from_host(const Tensor& t);
 // A device copy of a device tensor.

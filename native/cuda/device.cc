@@ -47,6 +47,7 @@ CudaInfo query_info() {
     info.total_memory = static_cast<int64_t>(total_b);
   }
   cudaGetLastError();
+  info.pool_bytes = pool_bytes();
   return info;
 }
 
@@ -97,20 +98,24 @@ namespace {
 // blocks then go to the shared list.
 class CudaQueue final : public Queue {
  public:
-  CudaQueue() {
+  explicit CudaQueue(const QueueOptions& options) : options_(options) {
     EC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault));
-    register_stream(stream_);
+    id_ = register_stream();
   }
   ~CudaQueue() override {
     cudaStreamSynchronize(stream_);
-    release_stream_blocks(stream_);
+    release_stream_blocks(id_);
     cudaStreamDestroy(stream_);
     cudaGetLastError();
   }
   cudaStream_t stream() const { return stream_; }
+  uint64_t id() const { return id_; }
+  const QueueOptions& options() const { return options_; }
 
  private:
+  QueueOptions options_;
   cudaStream_t stream_ = nullptr;
+  uint64_t id_ = 0;
 };
 
 thread_local Queue* t_queue = nullptr;
@@ -136,11 +141,14 @@ class CudaBackend final : public Backend {
   }
   Tensor clone(const Tensor& t) override { return copy_on_device(t); }
   void synchronize() override { EC_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
-  std::unique_ptr<Queue> make_queue() override { return std::make_unique<CudaQueue>(); }
+  std::unique_ptr<Queue> make_queue(const QueueOptions& options) override {
+    return std::make_unique<CudaQueue>(options);
+  }
   Queue* use_queue(Queue* q) override {
     Queue* prev = t_queue;
     t_queue = q;
-    set_stream(q ? static_cast<CudaQueue*>(q)->stream() : nullptr);
+    set_stream(q ? static_cast<CudaQueue*>(q)->stream() : nullptr, q ? static_cast<CudaQueue*>(q)->id() : 0);
+    set_tf32(q && static_cast<CudaQueue*>(q)->options().tf32);
     return prev;
   }
 

@@ -13,8 +13,13 @@
 // Conv loaders decompose an index once per 8 elements (32-bit) and load the
 // 8 as two float4s when they are consecutive channels of one tap.
 //
-// TODO: a TF32 tensor-core path (mma.sync m16n8k8) for Ampere and later,
-// opt-in since it changes results at the 1e-3 level.
+// TF32 (QueueOptions::tf32, opt-in since it changes results at the 1e-3
+// level): the same tiles and loaders, but each k-step is two WMMA m16n16k8
+// TF32 products per fragment. The 8 warps cover the 128 x 64 tile as 4 x 2
+// blocks of 32 x 32 (2 x 2 fragments each); the epilogue goes through shared
+// memory in two halves of 64 rows so bias, alpha and bounds stay as above.
+#include <mma.h>
+
 #include "gemm.cuh"
 #include "reduce.cuh"
 
@@ -196,10 +201,10 @@ struct ConvDwA {
   }
 };
 
-template <class A>
+template <class A, bool kTf32>
 __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
-  __shared__ __align__(16) float As[2][BK][BM];
-  __shared__ __align__(16) float Bs[2][BK][BN];
+  __shared__ __align__(32) float As[2][BK][BM];
+  __shared__ __align__(32) float Bs[2][BK][BN];
   const int tid = threadIdx.x;
   const int z = blockIdx.z / p.splits, split = blockIdx.z - z * p.splits;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
@@ -243,6 +248,14 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
   for (int i = 0; i < 8; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
+  namespace wmma = nvcuda::wmma;
+  const int warp = tid >> 5, wr = warp & 3, wc = warp >> 2;  // TF32: rows 32*wr.., columns 32*wc..
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> cf[2][2];
+  if (kTf32)
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 2; ++ni) wmma::fill_fragment(cf[mi][ni], 0.f);
 
   const int64_t ntiles = kend > kbeg ? (kend - kbeg + BK - 1) / BK : 0;
   if (ntiles > 0) {
@@ -253,6 +266,29 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
   for (int64_t t = 0; t < ntiles; ++t) {
     const int buf = static_cast<int>(t & 1);
     if (t + 1 < ntiles) load(kbeg + (t + 1) * BK);
+    if (kTf32) {
+#pragma unroll
+      for (int ks = 0; ks < BK; ks += 8) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> af[2];
+        wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> bf[2];
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          wmma::load_matrix_sync(af[mi], &As[buf][ks][32 * wr + 16 * mi], BM);
+#pragma unroll
+          for (int e = 0; e < af[mi].num_elements; ++e) af[mi].x[e] = wmma::__float_to_tf32(af[mi].x[e]);
+        }
+#pragma unroll
+        for (int ni = 0; ni < 2; ++ni) {
+          wmma::load_matrix_sync(bf[ni], &Bs[buf][ks][32 * wc + 16 * ni], BN);
+#pragma unroll
+          for (int e = 0; e < bf[ni].num_elements; ++e) bf[ni].x[e] = wmma::__float_to_tf32(bf[ni].x[e]);
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int ni = 0; ni < 2; ++ni) wmma::mma_sync(cf[mi][ni], af[mi], bf[ni], cf[mi][ni]);
+      }
+    } else {
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       const float4 a0 = *reinterpret_cast<const float4*>(&As[buf][kk][tr * 4]);
@@ -265,6 +301,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
+    }
     // The other buffer was last read in step t-1, which every thread finished
     // before the barrier that ended it.
     if (t + 1 < ntiles) store(buf ^ 1);
@@ -273,6 +310,27 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
 
   float* C = p.c + z * p.c_z + split * p.c_split;
   const float* bias = p.bias ? p.bias + z * p.bias_z : nullptr;
+  if (kTf32) {
+    // Half h holds rows 64h..64h+63 of the tile, staged in the (now idle) A
+    // tiles: 2 * 16 * 128 floats = 64 rows of 64 columns.
+    float* Cs = &As[0][0][0];
+    for (int h = 0; h < 2; ++h) {
+      if ((wr >> 1) == h)
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int ni = 0; ni < 2; ++ni)
+            wmma::store_matrix_sync(Cs + (32 * (wr & 1) + 16 * mi) * BN + 32 * wc + 16 * ni, cf[mi][ni], BN,
+                                    wmma::mem_row_major);
+      __syncthreads();
+      for (int e = tid; e < 64 * BN; e += 256) {
+        const int64_t r = m0 + 64 * h + e / BN, col = n0 + e % BN;
+        if (r < p.M && col < p.N) C[r * p.ldc + col] = p.alpha * Cs[e] + (bias ? __ldg(bias + col) : 0.f);
+      }
+      __syncthreads();
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int64_t r = m0 + (i < 4 ? tr * 4 + i : 64 + tr * 4 + i - 4);
@@ -309,7 +367,11 @@ int sm_count() {
 
 template <class A>
 void launch(const A& a, const Params& p, int64_t mt, int64_t nt, int64_t zs) {
-  gemm_kernel<A><<<dim3(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(zs)), 256, 0, stream()>>>(a, p);
+  const dim3 grid(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(zs));
+  if (tf32())
+    gemm_kernel<A, true><<<grid, 256, 0, stream()>>>(a, p);
+  else
+    gemm_kernel<A, false><<<grid, 256, 0, stream()>>>(a, p);
   EC_CUDA_LAUNCH_CHECK();
 }
 

@@ -1,8 +1,9 @@
 // Device memory: a caching allocator over cudaMalloc, and host<->device copies
 // through pinned staging buffers.
 //
-// Free blocks are cached by the stream they were allocated on (nullptr: the
-// legacy default stream) and handed out again, so a Program that runs the
+// Free blocks are cached by the stream they were allocated on (0: the legacy
+// default stream; Program streams by an id never reused, so a block released
+// after its stream is gone cannot land in a newer stream's list) and handed out again, so a Program that runs the
 // same shapes repeatedly stops calling cudaMalloc after its first pass. A
 // stream reuses its own blocks (stream order puts the new user after every
 // earlier one) and the legacy stream's; the legacy stream may take any
@@ -23,11 +24,13 @@ namespace {
 using FreeList = std::multimap<size_t, void*>;
 struct Cache {
   std::mutex mu;
-  std::map<cudaStream_t, FreeList> free;
-  // Streams of live queues. A block released after its stream was destroyed
-  // (a Program's result outliving the Program) goes to the shared list: the
-  // stream finished its work before it was destroyed.
-  std::set<cudaStream_t> live;
+  std::map<uint64_t, FreeList> free;
+  // Ids of live Program streams. A block released after its stream was
+  // destroyed (a Program's result outliving the Program) goes to the shared
+  // list: the stream finished its work before it was destroyed.
+  std::set<uint64_t> live;
+  uint64_t next_id = 1;
+  int64_t malloc_bytes = 0;  // held from cudaMalloc
 };
 Cache& cache() {
   static Cache* c = new Cache();  // never destroyed: blocks may outlive static teardown
@@ -35,6 +38,8 @@ Cache& cache() {
 }
 
 thread_local cudaStream_t t_stream = nullptr;
+thread_local uint64_t t_stream_id = 0;
+thread_local bool t_tf32 = false;
 
 size_t round_bytes(int64_t numel) {
   const size_t b = static_cast<size_t>(numel > 0 ? numel : 1) * sizeof(float);
@@ -52,11 +57,11 @@ void* take_from(FreeList& l, size_t& bytes) {
   return p;
 }
 
-void* take_cached(cudaStream_t s, size_t& bytes) {
+void* take_cached(uint64_t s, size_t& bytes) {
   std::lock_guard<std::mutex> lk(cache().mu);
   auto& lists = cache().free;
   if (void* p = take_from(lists[s], bytes)) return p;
-  if (s != nullptr) return take_from(lists[nullptr], bytes);
+  if (s != 0) return take_from(lists[0], bytes);
   for (auto& [other, l] : lists)
     if (void* p = take_from(l, bytes)) return p;
   return nullptr;
@@ -142,26 +147,34 @@ void download(float* dst, const float* src, size_t bytes) {
 }  // namespace
 
 cudaStream_t stream() { return t_stream; }
-cudaStream_t set_stream(cudaStream_t s) {
-  const cudaStream_t prev = t_stream;
+bool tf32() { return t_tf32; }
+void set_tf32(bool on) { t_tf32 = on; }
+void set_stream(cudaStream_t s, uint64_t id) {
   t_stream = s;
-  return prev;
+  t_stream_id = id;
 }
 
-void register_stream(cudaStream_t s) {
+uint64_t register_stream() {
   std::lock_guard<std::mutex> lk(cache().mu);
-  cache().live.insert(s);
+  const uint64_t id = cache().next_id++;
+  cache().live.insert(id);
+  return id;
 }
 
-void release_stream_blocks(cudaStream_t s) {
-  if (s == nullptr) return;
+void release_stream_blocks(uint64_t id) {
+  if (id == 0) return;
   std::lock_guard<std::mutex> lk(cache().mu);
-  cache().live.erase(s);
-  auto it = cache().free.find(s);
+  cache().live.erase(id);
+  auto it = cache().free.find(id);
   if (it == cache().free.end()) return;
-  FreeList& shared = cache().free[nullptr];
+  FreeList& shared = cache().free[0];
   shared.insert(it->second.begin(), it->second.end());
   cache().free.erase(it);
+}
+
+int64_t pool_bytes() {
+  std::lock_guard<std::mutex> lk(cache().mu);
+  return cache().malloc_bytes;
 }
 
 void fill_cuda(float* p, int64_t n, float v) {
@@ -173,7 +186,7 @@ void fill_cuda(float* p, int64_t n, float v) {
 Tensor device_alloc(const Shape& shape) {
   const int64_t numel = shape_numel(shape);
   size_t bytes = round_bytes(numel);  // the block's size once one is found
-  const cudaStream_t s = stream();
+  const uint64_t s = t_stream_id;
   void* p = take_cached(s, bytes);
   if (!p) {
     cudaError_t err = cudaMalloc(&p, bytes);
@@ -184,7 +197,7 @@ Tensor device_alloc(const Shape& shape) {
       EC_CUDA_CHECK(cudaDeviceSynchronize());
       std::lock_guard<std::mutex> lk(cache().mu);
       for (auto& [st, l] : cache().free)
-        for (auto& [sz, blk] : l) cudaFree(blk);
+        for (auto& [sz, blk] : l) cudaFree(blk), cache().malloc_bytes -= static_cast<int64_t>(sz);
       cache().free.clear();
       err = cudaMalloc(&p, bytes);
     }
@@ -198,6 +211,8 @@ Tensor device_alloc(const Shape& shape) {
                   std::to_string(total_b >> 20) + " MiB");
     }
     EC_CUDA_CHECK(err);
+    std::lock_guard<std::mutex> lk(cache().mu);
+    cache().malloc_bytes += static_cast<int64_t>(bytes);
   }
   auto st = std::make_shared<Storage>();
   st->data = static_cast<float*>(p);
@@ -205,7 +220,7 @@ Tensor device_alloc(const Shape& shape) {
   st->device = Device::Cuda;
   st->release = [bytes, s](float* q) {
     std::lock_guard<std::mutex> lk(cache().mu);
-    cache().free[s && cache().live.count(s) ? s : nullptr].emplace(bytes, q);
+    cache().free[s && cache().live.count(s) ? s : 0].emplace(bytes, q);
   };
   return Tensor(shape, st);
 }

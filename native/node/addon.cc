@@ -27,6 +27,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   cu.Set("error", c.error);
   cu.Set("totalMemory", static_cast<double>(c.total_memory));
   cu.Set("freeMemory", static_cast<double>(c.free_memory));
+  cu.Set("poolBytes", static_cast<double>(c.pool_bytes));
   cu.Set("runtimeVersion", c.runtime_version);
   cu.Set("driverVersion", c.driver_version);
   o.Set("cuda", cu);

@@ -49,7 +49,7 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   bool disposed_ = false;
 };
 
-// [sync] new NativeProgram(graph, backend) compiles; forward/backward are [async].
+// [sync] new NativeProgram(graph, backend, {tf32}?) compiles; forward/backward are [async].
 class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
  public:
   static Napi::Function Init(Napi::Env env);

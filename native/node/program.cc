@@ -89,9 +89,11 @@ NativeProgram::NativeProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "program: expected a graph description");
   const std::string backend = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "cpu";
+  QueueOptions options;
+  if (info.Length() > 2 && info[2].IsObject()) options.tf32 = info[2].As<Napi::Object>().Get("tf32").ToBoolean().Value();
   Graph g = graph_from_js(info[0].As<Napi::Object>());
   guard(env, [&] {
-    program_ = std::make_shared<Program>(std::move(g), backend_by_name(backend));
+    program_ = std::make_shared<Program>(std::move(g), backend_by_name(backend), options);
     return 0;
   });
 }

@@ -56,7 +56,7 @@ export interface NativeProgram {
 }
 
 export interface NativeProgramConstructor {
-  new (graph: { nodes: NativeNodeDesc[] }, backend: string): NativeProgram;
+  new (graph: { nodes: NativeNodeDesc[] }, backend: string, options?: { tf32?: boolean }): NativeProgram;
 }
 
 export interface CudaInfo {
@@ -66,6 +66,8 @@ export interface CudaInfo {
   error: string;
   totalMemory: number;
   freeMemory: number;
+  /** Bytes the CUDA block cache holds from cudaMalloc, in use or cached. */
+  poolBytes: number;
   runtimeVersion: number;
   driverVersion: number;
 }

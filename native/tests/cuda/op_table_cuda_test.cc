@@ -74,10 +74,11 @@ std::string coords(const Shape& shape, int64_t k) {
 }
 
 // Appends a line to `err` when got (host) differs from ref beyond 1e-4 * max(1, max|ref|).
-void compare(const std::string& what, const Tensor& ref, const Tensor& got, std::ostringstream& err, int& fails) {
+void compare(const std::string& what, const Tensor& ref, const Tensor& got, std::ostringstream& err, int& fails,
+             double rel = 1e-4) {
   double scale = 1;
   for (int64_t k = 0; k < ref.numel(); ++k) scale = std::max(scale, std::fabs(static_cast<double>(ref.data()[k])));
-  const double tol = 1e-4 * scale;
+  const double tol = rel * scale;
   int64_t bad = 0, first = -1;
   for (int64_t k = 0; k < ref.numel(); ++k) {
     const double d = std::fabs(static_cast<double>(got.data()[k]) - ref.data()[k]);
@@ -92,7 +93,8 @@ void compare(const std::string& what, const Tensor& ref, const Tensor& got, std:
 }
 
 // Runs one op on both backends and compares everything the contract promises.
-void check_against_cpu(const std::string& name, const OpCall& call, const std::vector<Tensor>& xs, uint64_t seed) {
+void check_against_cpu(const std::string& name, const OpCall& call, const std::vector<Tensor>& xs, uint64_t seed,
+                       double rel = 1e-4) {
   const OpInfo& info = op_info(call.op);
   std::vector<Shape> shapes;
   for (const Tensor& t : xs) shapes.push_back(t.shape());
@@ -113,7 +115,7 @@ void check_against_cpu(const std::string& name, const OpCall& call, const std::v
   gpu().forward(call, gin, y2);
   gpu().synchronize();
   const Tensor yh = host(y);
-  compare("forward", y_cpu, yh, err, fails);
+  compare("forward", y_cpu, yh, err, fails, rel);
   if (!guard_intact(y)) ++fails, err << "\n  forward wrote past the end of its output";
   if (!same_bits(yh, host(y2))) ++fails, err << "\n  forward is not deterministic (or reads its output)";
 
@@ -132,7 +134,7 @@ void check_against_cpu(const std::string& name, const OpCall& call, const std::v
   std::vector<Tensor> gh;
   for (size_t i = 0; i < n; ++i) {
     gh.push_back(host(gg[i]));
-    compare("din[" + std::to_string(i) + "]", cg[i], gh[i], err, fails);
+    compare("din[" + std::to_string(i) + "]", cg[i], gh[i], err, fails, rel);
     if (!guard_intact(gg[i])) ++fails, err << "\n  backward wrote past the end of din[" << i << "]";
   }
   // One gradient at a time: the others are null and must not be touched or needed.
@@ -329,6 +331,19 @@ const bool registered = [] {
                             check_against_cpu(name, c.call, make_inputs(c, seed), seed);
                           }});
   }
+  // TF32 tensor cores (a Program's QueueOptions::tf32): every case of the ops
+  // that run on the GEMM, within 1e-2 of the CPU's fp32.
+  for (const OpCase& c : op_cases()) {
+    if (c.call.op != Op::Conv2d && c.call.op != Op::Dense && c.call.op != Op::Gram) continue;
+    const std::string name = "cuda.tf32." + c.name;
+    registry().push_back({name, __FILE__, [c, name] {
+                            if (!ready(name.c_str())) return;
+                            auto queue = gpu().make_queue(QueueOptions{true});
+                            QueueScope scope(gpu(), queue.get());
+                            const uint64_t seed = name_seed(c.name);
+                            check_against_cpu(name, c.call, make_inputs(c, seed), seed, 1e-2);
+                          }});
+  }
   for (const LargeCase& c : large_cases()) {
     const std::string name = "cuda.large." + c.name;
     registry().push_back({name, __FILE__, [c, name] {
@@ -368,6 +383,20 @@ TEST(cuda_backend_availability) {
   CHECK_THROWS((void)Program(test::style_graph(), b), "cuda backend: no CUDA device");
   CHECK_THROWS(b.alloc({4}), "cuda: ");
   CHECK(&backend_by_name("auto") == &backend_by_name("cpu"));
+}
+
+// A Program compiled with tf32 takes the tensor-core path (its results move
+// off the fp32 ones) and stays within 1e-2 of them.
+TEST(cuda_tf32_program) {
+  if (!test::ready("cuda_tf32_program")) return;
+  const Tensor x = test::random_tensor({1, 24, 24, 3}, 17);
+  Program fp32(test::style_graph(), backend_by_name("cuda")), tf32(test::style_graph(), backend_by_name("cuda"), QueueOptions{true});
+  const Tensor a = fp32.forward({{"x", x}}, {"gram"}, false)["gram"], b = tf32.forward({{"x", x}}, {"gram"}, false)["gram"];
+  double diff = 0, scale = 1;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    diff = std::max(diff, std::fabs(double(a.data()[i]) - b.data()[i])), scale = std::max(scale, std::fabs(double(a.data()[i])));
+  if (!(diff > 0)) EC_FAIL("tf32 gave the fp32 bits: the tensor-core path did not run");
+  if (!(diff <= 1e-2 * scale)) EC_FAIL("tf32 differs from fp32 by " << diff << " (scale " << scale << ")");
 }
 
 TEST(cuda_program_matches_cpu) {

@@ -1,7 +1,7 @@
 // eyecandy style CONTENT STYLE... -o OUT [--size N] [--iterations N[,N...]] [--content-weight W]
 //   [--style-weight W] [--tv-weight W] [--style-blend w1,w2,...] [--init noise|content|PATH] [--seed N]
 //   [--optimizer lbfgs|adam] [--scales 128,256] [--preserve-colors] [--model NAME|PATH]
-//   [--backend cpu|cuda|auto] [--save-every N] [--json] [--mirror DIR]
+//   [--backend cpu|cuda|auto] [--tf32] [--save-every N] [--json] [--mirror DIR]
 import * as path from 'path';
 
 import { writeImage } from '../image/io';
@@ -58,6 +58,7 @@ export async function runStyle(argv: string[]): Promise<number> {
     'learning-rate': { type: 'number' },
     scales: { type: 'string' },
     'preserve-colors': { type: 'boolean' },
+    tf32: { type: 'boolean' },
     model: { type: 'string', short: 'm' },
     backend: { type: 'string' },
     'save-every': { type: 'number' },
@@ -94,6 +95,7 @@ export async function runStyle(argv: string[]): Promise<number> {
     optimizer: options.optimizer as StyleOptions['optimizer'],
     learningRate: options['learning-rate'] as number | undefined,
     preserveColors: Boolean(options['preserve-colors']),
+    tf32: Boolean(options.tf32),
     backend: options.backend as StyleOptions['backend'],
     mirror: options.mirror as string | undefined,
     progressImages: saveEvery !== undefined,

@@ -409,6 +409,8 @@ export class Graph {
   /** Compiles the graph into a native Program on the chosen backend. */
   compile(options: CompileOptions = {}): Network {
     const backend = checkOneOf('compile', 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'cudnn', 'auto'] as const);
+    const tf32 = options.tf32 ?? false;
+    if (typeof tf32 !== 'boolean') throw invalidParameterError('compile', 'tf32', 'true or false', tf32);
     const nodes: NativeNodeDesc[] = this.defs.map((d) => {
       if (d.kind === 'input') return { name: d.name, kind: 'input', shape: d.shape };
       if (d.kind === 'param') {
@@ -417,7 +419,7 @@ export class Graph {
       }
       return { name: d.name, kind: 'op', op: d.op, inputs: d.inputs.map((r) => this.index.get(r)!), attrs: d.attrs };
     });
-    const program = new (addon().NativeProgram)({ nodes }, backend);
+    const program = new (addon().NativeProgram)({ nodes }, backend, { tf32 });
     const inputs = this.defs.filter((d) => d.kind === 'input').map((d) => d.name);
     return new Network(program, inputs, this.last);
   }

@@ -6,6 +6,12 @@ import { checkName, invalidParameterError } from '../validate';
 export interface CompileOptions {
   /** 'cpu' (default), 'cuda', 'cudnn', or 'auto' (a GPU when one answers, else the CPU). */
   backend?: 'cpu' | 'cuda' | 'cudnn' | 'auto';
+  /**
+   * CUDA: run convolutions, dense layers and Gram matrices on TF32 tensor
+   * cores (Ampere and later; inputs rounded to 10 mantissa bits, about 1e-3
+   * relative error). Default false (fp32). The CPU computes in fp32 either way.
+   */
+  tf32?: boolean;
 }
 
 export interface ForwardOptions {
