@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # The GPU check, one command on a machine with an NVIDIA GPU, nvcc, cmake and
-# PyTorch (Node is not needed):
+# PyTorch; Node comes along in .dev/ (scripts/device-pack.sh):
 #
 #   scripts/device-check.sh            # or: OUT=/some/dir scripts/device-check.sh
 #
 #   1. builds the native tests and bench_cuda with the CUDA backend for this
 #      GPU's architecture (build-device/, no Node addon)
-#   2. runs `eyecandy_tests cuda`: every op on the GPU against the CPU kernels,
-#      GPU gradient checks, a Program on both backends, device vector
-#      routines, and the 1000-pass memory test
-#   3. times VGG19 conv stacks (224/512, batch 1/8; fwd, fwd+input grad,
-#      fwd+all grads) on our kernels and in PyTorch (bench/gpu/torch_vgg19.py)
-#   4. prints a table with ratios
-#   5. with a Node binary and the built addon in .dev/ (scripts/device-pack.sh
-#      makes it; carry ".dev" and "dist"): `doctor`, then scripts/cuda-check.js
-#      --bench: device tensors, device vector routines, VGG19 forward and input
-#      gradient and a short style transfer on the GPU against the CPU, no
-#      memory growth over 1000 style iterations, and the Node-side timings
-#      (VGG19 forward, forward + input gradient, one style iteration; 224 and
-#      512, batch 1 and 8) beside PyTorch's in the table
+#   2. runs `eyecandy_tests cuda`: every op on the GPU against the CPU kernels
+#      (fp32 and TF32), GPU gradient checks, Programs on both backends and on
+#      threads, device vector routines, and the 1000-pass memory test
+#   3. with a Node binary and the built addon in .dev/ (carry ".dev" and
+#      "dist"): `doctor`, then scripts/cuda-check.js --bench: device tensors,
+#      device vector routines, VGG19 forward and input gradient, a short style
+#      transfer and locate on the GPU against the CPU, no growth of the block
+#      cache over 1000 style iterations, and the Node-side timings (VGG19
+#      forward, forward + input gradient, one style iteration; 224 and 512,
+#      batch 1 and 8; fp32 and TF32)
+#   4. times the same in PyTorch (bench/gpu/torch_vgg19.py, fp32 and TF32),
+#      then the conv stack on our kernels from C++ (bench_cuda)
+#   5. prints a table with ratios, and the 512 forward ratio as a summary line
 #   6. with the time left: compute-sanitizer memcheck / racecheck on chosen tests
 #
 # Ends with PASS/FAIL/INFO lines; exits 0 when no line says FAIL (the
@@ -107,7 +107,8 @@ if [ -f .dev/node.xz ] && [ -f .dev/addon/eyecandy.node ] && [ -f dist/index.js 
   timeout "$(budget 60)" build-device/node dist/cli/main.js doctor 2>&1 | tee "$LOG/doctor.txt"
   verdict INFO "doctor ran (rc $?)"
   stage "node scripts/cuda-check.js --bench"
-  timeout "$(budget 300)" build-device/node scripts/cuda-check.js --bench 2>&1 | tee "$LOG/cuda_check.txt"
+  # EC_CUDA_CHECK_ARGS=--quick rehearses the script on the emulated addon.
+  timeout "$(budget 300)" build-device/node scripts/cuda-check.js ${EC_CUDA_CHECK_ARGS:---bench} 2>&1 | tee "$LOG/cuda_check.txt"
   RC=$?
   grep "^RESULT" "$LOG/cuda_check.txt" >> "$LOG/bench_ours.txt"
   [ $RC -eq 0 ] && verdict PASS "cuda-check (JS API on the GPU vs the CPU)" ||
@@ -115,11 +116,6 @@ if [ -f .dev/node.xz ] && [ -f .dev/addon/eyecandy.node ] && [ -f dist/index.js 
 else
   verdict INFO "node checks skipped: run scripts/device-pack.sh first and carry .dev and dist"
 fi
-
-stage "benchmark: our CUDA kernels"
-timeout "$(budget 150)" build-device/native/cuda/bench_cuda | tee "$LOG/bench_ours.txt"
-RC=$?
-[ $RC -eq 0 ] && verdict PASS "bench_cuda ran" || verdict FAIL "bench_cuda (rc $RC)"
 
 stage "benchmark: PyTorch"
 PY=""
@@ -135,6 +131,11 @@ else
   : > "$LOG/bench_torch.txt"
 fi
 
+stage "benchmark: our CUDA kernels"
+timeout "$(budget 150)" build-device/native/cuda/bench_cuda | tee "$LOG/bench_ours.txt"
+RC=$?
+[ $RC -eq 0 ] && verdict PASS "bench_cuda ran" || verdict FAIL "bench_cuda (rc $RC)"
+
 stage "VGG19 timings, ms per pass (ratio: ours / PyTorch, > 1 = we are slower; fp32: node where measured, else C++)"
 python3 - "$LOG/bench_ours.txt" "$LOG/bench_torch.txt" <<'PY' | tee "$LOG/table.txt"
 import sys
@@ -149,7 +150,7 @@ keys = sorted({k[1:] for k in res}, key=lambda k: (k[0], k[1], order.index(k[2])
 cols = [("eyecandy", "C++ ms"), ("eyecandy-node", "node ms"), ("eyecandy-node-tf32", "node tf32"),
         ("torch_fp32", "torch fp32"), ("torch_tf32", "torch tf32")]
 print("%-5s %-5s %-10s" % ("size", "batch", "mode") + "".join("%12s" % c[1] for c in cols) +
-      "%10s %10s" % ("fp32 ratio", "tf32 ratio"))
+      "  %10s %10s" % ("fp32 ratio", "tf32 ratio"))
 for size, batch, mode in keys:
     row = "%-5d %-5d %-10s" % (size, batch, mode)
     row += "".join(("%12.2f" % res[(impl, size, batch, mode)]) if (impl, size, batch, mode) in res else "%12s" % "-"
@@ -157,9 +158,15 @@ for size, batch, mode in keys:
     fp32 = res.get(("eyecandy-node", size, batch, mode), res.get(("eyecandy", size, batch, mode)))
     for ours, impl in ((fp32, "torch_fp32"), (res.get(("eyecandy-node-tf32", size, batch, mode)), "torch_tf32")):
         t = res.get((impl, size, batch, mode))
-        row += ("%10.2f" % (ours / t)) if (ours and t) else "%10s" % "-"
+        row += ("%11.2f" % (ours / t)) if (ours and t) else "%11s" % "-"
     print(row)
+ours = res.get(("eyecandy-node", 512, 1, "fwd"), res.get(("eyecandy", 512, 1, "fwd")))
+torch = res.get(("torch_fp32", 512, 1, "fwd"))
+if ours and torch:
+    print("RATIO VGG19 512 forward, ours / PyTorch fp32 (cuDNN): %.2f (target <= 2)" % (ours / torch))
 PY
+R=$(grep "^RATIO" "$LOG/table.txt" | cut -c7-)
+[ -n "$R" ] && verdict INFO "$R"
 
 # compute-sanitizer, while time is left: memcheck over the op table (every
 # kernel, tiny shapes), racecheck on the kernels that share memory (GEMM,

@@ -488,6 +488,16 @@ TEST(cuda_allocator_keeps_block_sizes) {
   if (free1 != free0) EC_FAIL("free device memory went from " << free0 << " to " << free1 << " bytes");
 }
 
+// Out of device memory is an ec::Error naming the size and what is free;
+// the cache and the device stay usable afterwards.
+TEST(cuda_out_of_memory_is_an_error) {
+  if (!test::ready("cuda_out_of_memory_is_an_error")) return;
+  CHECK_THROWS(cuda::device_alloc({int64_t{1} << 38}), "cuda: out of device memory: 1048576 MiB asked for tensor [274877906944]");
+  CHECK(cudaGetLastError() == cudaSuccess);
+  const Tensor x = test::random_tensor({3, 5}, 3);
+  CHECK(test::same_bits(test::host(test::gpu().from_host(x)), x));
+}
+
 TEST(cuda_vecops_match_cpu) {
   if (!test::ready("cuda_vecops_match_cpu")) return;
   Backend& b = backend_by_name("cuda");
