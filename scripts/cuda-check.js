@@ -207,8 +207,10 @@ async function checkVgg() {
     const seed = new Float32Array(1000);
     seed[top(logits, 1)[0]] = 1;
     const { input: gx } = await net.backward({ [model.logits]: ec.Tensor.from(seed, [1, 1000]) }, { onDevice: backend === 'cuda' });
-    res[backend] = { logits, grad: gx.data(), gradDevice: gx.device };
-    [out[model.logits], gx, x, input, net].forEach((t) => t.dispose());
+    // Inference (no grad): the network fuses each conv with its ReLU.
+    const inf = await net.forward(input, { taps: [model.logits] });
+    res[backend] = { logits, grad: gx.data(), gradDevice: gx.device, inference: inf[model.logits].data() };
+    [out[model.logits], inf[model.logits], gx, x, input, net].forEach((t) => t.dispose());
   }
   // TF32 tensor cores: the same network within 1e-2 (relative to the largest logit) of the CPU.
   {
@@ -223,6 +225,8 @@ async function checkVgg() {
   const { cpu, cuda } = res;
   const e = relErr(cpu.logits, cuda.logits);
   check(e < 1e-4, `VGG19 ${SIZE}px logits, cuda vs cpu: max |diff| / max |logit| = ${e.toExponential(2)} (< 1e-4)`);
+  const ei = relErr(cpu.inference, cuda.inference);
+  check(ei < 1e-4, `VGG19 ${SIZE}px inference logits (fused conv+ReLU), cuda vs cpu: ${ei.toExponential(2)} (< 1e-4)`);
   const t1 = top(cpu.logits, 5).join(','), t2 = top(cuda.logits, 5).join(',');
   check(t1 === t2, `VGG19 top-5 classes equal (${t2})`);
   const ge = relErr(cpu.grad, cuda.grad), cos = cosine(cpu.grad, cuda.grad);

@@ -124,9 +124,15 @@ void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const float *x = in[0]->data(), *w = in[1]->data(), *bias = opt_input(in, 2);
   const int64_t rows = static_cast<int64_t>(g.N) * g.OH * g.OW, total = rows * g.Cout;
   if (total == 0) return;
+  // A fused activation (set by the Program for inference): ReLU = clamp to [0, inf).
+  const Epilogue& ep = call.get<Conv2dAttrs>().epilogue;
+  const bool clamp = ep.kind != Epilogue::Kind::None;
+  const float lo = ep.kind == Epilogue::Kind::Relu ? 0.f : ep.lo;
+  const float hi = ep.kind == Epilogue::Kind::Relu ? INFINITY : ep.hi;
   if (g.Cg == 1) {
     conv_direct_forward_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(g, x, w, bias, out.data(), total);
     EC_CUDA_LAUNCH_CHECK();
+    if (clamp) clamp_cuda(out.data(), total, lo, hi);
     return;
   }
   GemmA a;
@@ -138,6 +144,7 @@ void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   m.b = w, m.ldb = g.Cout, m.b_z = g.Og;
   m.c = out.data(), m.ldc = g.Cout, m.c_z = g.Og, m.c_total = total;
   m.bias = bias, m.bias_z = g.Og;
+  m.clamp = clamp, m.lo = lo, m.hi = hi;
   gemm_cuda(a, m);
 }
 

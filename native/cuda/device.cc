@@ -141,6 +141,8 @@ class CudaBackend final : public Backend {
   }
   Tensor clone(const Tensor& t) override { return copy_on_device(t); }
   void synchronize() override { EC_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
+  // conv2d honours Conv2dAttrs::epilogue (in the GEMM's store, or one clamp pass).
+  bool fuses_activation() const override { return true; }
   std::unique_ptr<Queue> make_queue(const QueueOptions& options) override {
     return std::make_unique<CudaQueue>(options);
   }

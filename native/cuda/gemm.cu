@@ -41,7 +41,13 @@ struct Params {
   int splits;
   int64_t k_chunk;
   bool b_vec4;
+  bool clamp;
+  float lo, hi;
 };
+
+__device__ __forceinline__ float finish(const Params& p, float v) {
+  return p.clamp ? fminf(fmaxf(v, p.lo), p.hi) : v;
+}
 
 struct NoRow {};
 
@@ -325,7 +331,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
       __syncthreads();
       for (int e = tid; e < 64 * BN; e += 256) {
         const int64_t r = m0 + 64 * h + e / BN, col = n0 + e % BN;
-        if (r < p.M && col < p.N) C[r * p.ldc + col] = p.alpha * Cs[e] + (bias ? __ldg(bias + col) : 0.f);
+        if (r < p.M && col < p.N) C[r * p.ldc + col] = finish(p, p.alpha * Cs[e] + (bias ? __ldg(bias + col) : 0.f));
       }
       __syncthreads();
     }
@@ -339,7 +345,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int64_t col = n0 + tc * 4 + j;
-      if (col < p.N) crow[col] = p.alpha * acc[i][j] + (bias ? __ldg(bias + col) : 0.f);
+      if (col < p.N) crow[col] = finish(p, p.alpha * acc[i][j] + (bias ? __ldg(bias + col) : 0.f));
     }
   }
 }
@@ -353,6 +359,10 @@ struct SplitTerm {
 
 __global__ void add_bias_kernel(float* c, int64_t n, int64_t period, const float* bias) {
   EC_GRID_STRIDE(i, n) c[i] += bias[i % period];
+}
+
+__global__ void clamp_kernel(float* c, int64_t n, float lo, float hi) {
+  EC_GRID_STRIDE(i, n) c[i] = fminf(fmaxf(c[i], lo), hi);
 }
 
 int sm_count() {
@@ -396,7 +406,7 @@ void gemm_cuda(const GemmA& a, const GemmArgs& g) {
   if (g.batch * splits > 65535) throw Error("gemm: batch of " + std::to_string(g.batch) + " exceeds the CUDA grid");
 
   Params p{g.M, g.N, g.K, g.b, g.ldb, g.b_z, g.c, g.ldc, g.c_z, 0, g.bias, g.bias_z, g.alpha,
-           static_cast<int>(splits), k_chunk, false};
+           static_cast<int>(splits), k_chunk, false, g.clamp, g.lo, g.hi};
   p.b_vec4 = reinterpret_cast<uintptr_t>(g.b) % 16 == 0 && g.ldb % 4 == 0 && g.b_z % 4 == 0;
   Tensor ws;
   if (splits > 1) {
@@ -404,6 +414,7 @@ void gemm_cuda(const GemmA& a, const GemmArgs& g) {
     p.c = ws.data();
     p.c_split = g.c_total;
     p.bias = nullptr;
+    p.clamp = false;  // after the partial sums are added
   }
   const int64_t zs = g.batch * splits;
   switch (a.kind) {
@@ -419,7 +430,14 @@ void gemm_cuda(const GemmA& a, const GemmArgs& g) {
       add_bias_kernel<<<blocks_for(g.c_total), kThreads, 0, stream()>>>(g.c, g.c_total, g.ldc, g.bias);
       EC_CUDA_LAUNCH_CHECK();
     }
+    if (g.clamp) clamp_cuda(g.c, g.c_total, g.lo, g.hi);
   }
+}
+
+void clamp_cuda(float* p, int64_t n, float lo, float hi) {
+  if (n <= 0) return;
+  clamp_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(p, n, lo, hi);
+  EC_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace ec::cuda

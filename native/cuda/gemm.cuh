@@ -43,7 +43,14 @@ struct GemmArgs {
   const float* bias = nullptr;  // indexed by column, bias + z*bias_z; requires C rows of ldc == bias period
   int64_t bias_z = 0;
   float alpha = 1.f;
+  // Clamps each output to [lo, hi] as it is written (a fused ReLU or clip).
+  bool clamp = false;
+  float lo = 0.f, hi = 0.f;
 };
+
+// Clamps n floats at p to [lo, hi] on this thread's stream (the fused
+// activation where a kernel cannot apply it as it writes).
+void clamp_cuda(float* p, int64_t n, float lo, float hi);
 
 void gemm_cuda(const GemmA& a, const GemmArgs& g);
 

@@ -498,6 +498,47 @@ TEST(cuda_out_of_memory_is_an_error) {
   CHECK(test::same_bits(test::host(test::gpu().from_host(x)), x));
 }
 
+// Inference fuses conv + ReLU / clip on the GPU as on the CPU: in the GEMM's
+// store, after split-K's sums, and after the depthwise kernel.
+TEST(cuda_fused_activations_match_cpu) {
+  if (!test::ready("cuda_fused_activations_match_cpu")) return;
+  Graph g;
+  auto node = [&](GraphNode n) { g.nodes.push_back(std::move(n)); };
+  auto param = [&](const char* name, Shape s, uint64_t seed) {
+    GraphNode n;
+    n.kind = GraphNode::Kind::Param, n.name = name, n.value = test::random_tensor(s, seed, -0.5f, 0.5f);
+    node(n);
+  };
+  auto op = [&](const char* name, OpCall call, std::vector<int> in) {
+    GraphNode n;
+    n.kind = GraphNode::Kind::Op, n.name = name, n.call = std::move(call), n.inputs = std::move(in);
+    node(n);
+  };
+  GraphNode x;
+  x.kind = GraphNode::Kind::Input, x.name = "x", x.shape = {1, 12, 12, 8};
+  node(x);                                                                          // 0
+  param("w1", {3, 3, 8, 256}, 1), param("b1", {256}, 2);                            // 1, 2
+  op("conv1", test::conv_call(1, 1, PadMode::SameUpper), {0, 1, 2});                // 3
+  op("relu1", {Op::Relu, NoAttrs{}}, {3});                                          // 4
+  param("w2", {1, 1, 256, 32}, 3), param("b2", {32}, 4);                            // 5, 6 (K = 256: split-K)
+  op("conv2", test::conv_call(1, 1, PadMode::Valid), {4, 5, 6});                    // 7
+  op("relu2", {Op::Relu, NoAttrs{}}, {7});                                          // 8
+  param("w3", {3, 3, 1, 32}, 5);                                                    // 9 (depthwise)
+  OpCall dw = test::conv_call(1, 1, PadMode::SameUpper);
+  std::get<Conv2dAttrs>(dw.attrs).groups = 32;
+  op("conv3", dw, {8, 9});                                                          // 10
+  op("clip3", {Op::Clip, ClipAttrs{0.f, 0.25f}}, {10});                             // 11
+  const Tensor in = test::random_tensor({1, 12, 12, 8}, 9);
+  Program cpu_p(g, backend_by_name("cpu")), gpu_p(g, backend_by_name("cuda"));
+  for (const char* tap : {"relu1", "clip3"}) {
+    const Tensor want = cpu_p.forward({{"x", in}}, {tap}, false)[tap], got = gpu_p.forward({{"x", in}}, {tap}, false)[tap];
+    std::ostringstream err;
+    int fails = 0;
+    test::compare(tap, want, got, err, fails);
+    if (fails) EC_FAIL(err.str());
+  }
+}
+
 TEST(cuda_vecops_match_cpu) {
   if (!test::ready("cuda_vecops_match_cpu")) return;
   Backend& b = backend_by_name("cuda");
