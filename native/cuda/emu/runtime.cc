@@ -127,30 +127,46 @@ void wait_here(State why) {
   swapcontext(&f.ctx, &r->main);
 }
 
+// EC_CUDA_EMU_ORDER=reverse runs a block's threads last to first: a missing
+// barrier shows in one order or the other (a thread reads a cell that another
+// writes, and either runs first).
+bool reverse_order() {
+  static const bool rev = [] {
+    const char* v = std::getenv("EC_CUDA_EMU_ORDER");
+    return v && std::string(v) == "reverse";
+  }();
+  return rev;
+}
+
 // Runs one block; returns an empty string or what went wrong.
 std::string run_block(BlockRun& r) {
+  const bool rev = reverse_order();
+  auto at = [&](int k) { return rev ? r.n - 1 - k : k; };  // the k-th thread to run
   r.fibers.resize(r.n);
   r.fiber_mode = true;
   r.met_barrier = false;
-  start_fiber(r, 0);
-  resume(r, 0);
-  if (r.fibers[0].state == State::Done && !r.met_barrier) {
+  const int first = at(0);
+  start_fiber(r, first);
+  resume(r, first);
+  if (r.fibers[first].state == State::Done && !r.met_barrier) {
     r.fiber_mode = false;
-    for (int i = 1; i < r.n; ++i) {
+    for (int k = 1; k < r.n; ++k) {
+      const int i = at(k);
       g_threadIdx = thread_of(i);
       try {
         (*r.body)();
       } catch (const DivergentBarrier&) {
-        return "thread " + std::to_string(i) + " reached a barrier that thread 0 returned without meeting";
+        return "thread " + std::to_string(i) + " reached a barrier that thread " + std::to_string(first) +
+               " returned without meeting";
       }
     }
     return "";
   }
   ++g_stats.fiber_blocks;
-  for (int i = 1; i < r.n; ++i) start_fiber(r, i);
+  for (int k = 1; k < r.n; ++k) start_fiber(r, at(k));
   for (;;) {
-    for (int i = 0; i < r.n; ++i)
-      if (r.fibers[i].state == State::Runnable) resume(r, i);
+    for (int k = 0; k < r.n; ++k)
+      if (r.fibers[at(k)].state == State::Runnable) resume(r, at(k));
     int live = 0, at_block = 0;
     for (const Fiber& f : r.fibers) live += f.state != State::Done, at_block += f.state == State::AtBlock;
     if (live == 0) return "";

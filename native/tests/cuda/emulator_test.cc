@@ -62,10 +62,12 @@ TEST(cuda_emulator_barrier_orders_threads) {
   CHECK(cudaMemcpy(h.data(), d, h.size() * sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess);
   for (int b = 0; b < 2; ++b)
     for (int t = 0; t < 64; ++t) CHECK(h[b * 64 + t] == (t + 1) % 64 + 1 + 1000 * b);
-  // Without the barrier the emulator's thread order exposes the race.
+  // Without the barrier the emulator's thread order (either direction) exposes the race.
   (::ec_emu::Launch(1, 64) % [&](auto&&... a) { rotate_kernel<false>(a...); })(d);
   CHECK(cudaMemcpy(h.data(), d, 64 * sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess);
-  CHECK(h[0] != 2);
+  int wrong = 0;
+  for (int t = 0; t < 64; ++t) wrong += h[t] != (t + 1) % 64 + 1;
+  CHECK(wrong > 0);
   cudaFree(d);
 }
 

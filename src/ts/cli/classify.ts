@@ -1,4 +1,4 @@
-// eyecandy classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size]
+// eyecandy classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--backend B] [--tf32]
 import { progressBar } from '../models/download';
 import { classify, ClassifyResult } from '../tasks/classify';
 import { parseArgs, UsageError } from './args';
@@ -12,6 +12,7 @@ export async function runClassify(argv: string[]): Promise<number> {
     size: { type: 'number' },
     pooling: { type: 'string' },
     backend: { type: 'string' },
+    tf32: { type: 'boolean' },
     mirror: { type: 'string' },
   });
   if (!positional.length) throw new UsageError('eyecandy classify: name one or more images');
@@ -26,6 +27,7 @@ export async function runClassify(argv: string[]): Promise<number> {
         size: options.size as number | undefined,
         pooling: options.pooling as 'mean_logits' | undefined,
         backend: options.backend as 'cpu' | undefined,
+        tf32: Boolean(options.tf32),
         mirror: options.mirror as string | undefined,
         onProgress: process.stderr.isTTY ? progressBar(`model`) : undefined,
       });

@@ -1,6 +1,6 @@
 // eyecandy locate IMG [--top-k 20] [--components 4] [--top N] [--json] [--out DIR] [--report FILE.html]
 //                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed softmax|uniform]
-//                     [--objective logSoftmax|logit] [--backend cpu|cuda|auto] [--mirror DIR]
+//                     [--objective logSoftmax|logit] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
 import * as path from 'path';
 
 import { readImage } from '../image/io';
@@ -51,6 +51,7 @@ export async function runLocate(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     objective: { type: 'string' },
     backend: { type: 'string' },
+    tf32: { type: 'boolean' },
     mirror: { type: 'string' },
   });
   if (positional.length !== 1) throw new UsageError('eyecandy locate: name one image');
@@ -70,6 +71,7 @@ export async function runLocate(argv: string[]): Promise<number> {
       seed: options.seed as 'softmax' | undefined,
       objective: options.objective as 'logSoftmax' | undefined,
       backend: options.backend as 'cpu' | undefined,
+      tf32: Boolean(options.tf32),
       mirror: options.mirror as string | undefined,
       onProgress: tty ? progressBar('model') : undefined,
       onStep: tty ? (step: LocateStep, done: number, total: number) => process.stderr.write(`\r${step} ${done}/${total}   ${done === total ? '\n' : ''}`) : undefined,

@@ -13,7 +13,7 @@ import { imageToInput } from '../models/preprocess';
 import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
-import { checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
 import { Classification, prepareNetwork, topClasses } from './classify';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
@@ -47,6 +47,8 @@ export interface LocateOptions extends LoadModelOptions {
   objective?: 'logSoftmax' | 'logit';
   /** 'cpu' (default), 'cuda' or 'auto'. */
   backend?: 'cpu' | 'cuda' | 'auto';
+  /** With the 'cuda' backend: convolutions and dense layers on TF32 tensor cores (about 1e-3 relative). Default false. */
+  tf32?: boolean;
   /** Called as work advances, after the model is loaded: `done` of `total` units of `step`. Default none. */
   onStep?: (step: LocateStep, done: number, total: number) => void;
 }
@@ -200,6 +202,7 @@ function checkOptions(o: LocateOptions) {
     seed: checkOneOf(who, 'seed', o.seed ?? 'softmax', ['softmax', 'uniform'] as const),
     objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
     backend: checkOneOf(who, 'backend', o.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const),
+    tf32: checkBoolean(who, 'tf32', o.tf32 ?? false),
     model: o.model ?? 'vgg16',
   };
   if (typeof checked.model !== 'string' && !(checked.model && typeof checked.model === 'object' && 'graph' in checked.model))
@@ -288,7 +291,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
   };
   options.signal?.throwIfAborted();
   const src = typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : image;
-  const { model, net } = await prepareNetwork(o.model, { ...options, backend: o.backend }, true);
+  const { model, net } = await prepareNetwork(o.model, { ...options, backend: o.backend, tf32: o.tf32 }, true);
   const [mh, mw] = model.inputSize;
   const short = o.size ?? Math.min(mh, mw);
   const k = short / Math.min(src.width, src.height);
