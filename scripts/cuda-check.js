@@ -191,7 +191,17 @@ async function checkVecOps() {
   check(relErr(img.data(), imgD.data()) === 0, 'clampChannels on the device');
   const r1 = L.roll(img, 3, -2), r2 = L.roll(imgD, 3, -2);
   check(r2.device === 'cuda' && relErr(r1.data(), r2.data()) === 0, 'roll on the device');
-  [img, imgD, r1, r2].forEach((t) => t.dispose());
+  // Two Adam steps on host and device tensors.
+  const g = hostTensor(normal(img.size, 5), img.shape), gD = g.to('cuda');
+  const [m, v] = [ec.Tensor.zeros(img.shape), ec.Tensor.zeros(img.shape)];
+  const [mD, vD] = [ec.Tensor.zeros(img.shape, 'cuda'), ec.Tensor.zeros(img.shape, 'cuda')];
+  for (const t of [1, 2]) {
+    const o = { lr: 0.5, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, t };
+    L.adamStep(img, g, m, v, o);
+    L.adamStep(imgD, gD, mD, vD, o);
+  }
+  check(relErr(img.data(), imgD.data()) < 1e-6 && relErr(v.data(), vD.data()) < 1e-6, 'adamStep on the device');
+  [img, imgD, r1, r2, g, gD, m, v, mD, vD].forEach((t) => t.dispose());
 }
 
 // VGG19 forward (logits) and the gradient of one logit to the input.
@@ -234,7 +244,7 @@ async function checkVgg() {
   check(ge < 1e-3 && cos > 0.99999, `VGG19 input gradient, cuda vs cpu: rel ${ge.toExponential(2)}, cosine ${cos.toFixed(7)}`);
 }
 
-async function styleRun(backend, model, iterations, size) {
+async function styleRun(backend, model, iterations, size, optimizer = 'lbfgs') {
   const content = pattern(size, size, 21), painting = pattern(size, size, 22);
   const losses = [];
   const r = await ec.style(content, [painting], {
@@ -242,6 +252,7 @@ async function styleRun(backend, model, iterations, size) {
     backend,
     size,
     iterations,
+    optimizer,
     seed: 5,
     onProgress: (p) => losses.push(p.loss),
   });
@@ -264,6 +275,10 @@ async function checkStyle() {
   for (let i = 0; i < cpu.r.image.data.length; i++) d += Math.abs(cpu.r.image.data[i] - gpu.r.image.data[i]);
   d /= cpu.r.image.data.length;
   check(d < 8, `style transfer images, cuda vs cpu: mean |diff| ${d.toFixed(2)} of 255`);
+  const adamCpu = await styleRun('cpu', model, iterations, size, 'adam');
+  const adamGpu = await styleRun('cuda', model, iterations, size, 'adam');
+  const [ac, ag] = [adamCpu.r.losses.final.total, adamGpu.r.losses.final.total];
+  check(Math.abs(ac - ag) / ac < 0.02, `style transfer with Adam, ${iterations} iterations: cuda ${ag.toPrecision(5)} vs cpu ${ac.toPrecision(5)}`);
 }
 
 // locate: class gradients, masks and the PCA's dot products on the device.
