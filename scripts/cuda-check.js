@@ -281,6 +281,20 @@ async function checkStyle() {
   check(Math.abs(ac - ag) / ac < 0.02, `style transfer with Adam, ${iterations} iterations: cuda ${ag.toPrecision(5)} vs cpu ${ac.toPrecision(5)}`);
 }
 
+// classify (the task, as a user calls it), fixed size and any size.
+async function checkClassify() {
+  const model = randomVgg19({ width: WIDTH, size: SIZE, seed: 7 });
+  const image = pattern(SIZE * 3, SIZE * 2, 41);
+  for (const anySize of [false, true]) {
+    const [cpu, gpu] = await Promise.all(
+      ['cpu', 'cuda'].map((backend) => ec.classify(image, { model, backend, topK: 5, anySize })),
+    );
+    const same = cpu.classes.map((c) => c.index).join() === gpu.classes.map((c) => c.index).join();
+    const dp = Math.max(...cpu.classes.map((c, i) => Math.abs(c.probability - gpu.classes[i].probability)));
+    check(same && dp < 1e-4, `classify${anySize ? ' --any-size' : ''}: the same top-5 on cuda and cpu, |diff prob| ${dp.toExponential(2)}`);
+  }
+}
+
 // locate: class gradients, masks and the PCA's dot products on the device.
 async function checkLocate() {
   const model = randomVgg19({ width: WIDTH, size: SIZE, seed: 6 });
@@ -401,7 +415,7 @@ async function main() {
     say('FAIL', `no CUDA device: ${cuda.error}`);
     process.exit(1);
   }
-  const steps = [checkTensors, checkVecOps, checkVgg, checkStyle, checkLocate, checkMemory, ...(BENCH ? [bench] : [])];
+  const steps = [checkTensors, checkVecOps, checkVgg, checkClassify, checkStyle, checkLocate, checkMemory, ...(BENCH ? [bench] : [])];
   for (const step of steps) {
     const t0 = Date.now();
     try {

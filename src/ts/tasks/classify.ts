@@ -58,10 +58,13 @@ export interface PreparedNetwork {
 }
 
 const cache = new Map<string, Promise<PreparedNetwork>>();
+// Models given as objects: their networks live as long as the model object does.
+const objectCache = new WeakMap<Model, Map<string, Promise<PreparedNetwork>>>();
 
 /**
- * A compiled network per (model, backend, fully convolutional), kept for the process's lifetime
- * and shared by the tasks (classify, locate). A model given as an object is compiled afresh.
+ * A compiled network per (model, backend, fully convolutional, tf32), shared by the tasks
+ * (classify, locate): kept for the process's lifetime for a zoo name or path, and as long as the
+ * model object for a loaded model, so repeated calls do not compile (and upload) it again.
  */
 export function prepareNetwork(
   model: string | Model,
@@ -70,8 +73,14 @@ export function prepareNetwork(
 ): Promise<PreparedNetwork> {
   const backend = options.backend ?? 'cpu';
   const tf32 = options.tf32 ?? false;
-  const key = typeof model === 'string' ? `${model}|${backend}|${fcn}|${tf32}` : undefined;
-  if (key && cache.has(key)) return cache.get(key)!;
+  let store = cache;
+  let key = `${model}|${backend}|${fcn}|${tf32}`;
+  if (typeof model !== 'string') {
+    if (!objectCache.has(model)) objectCache.set(model, new Map());
+    store = objectCache.get(model)!;
+    key = `${backend}|${fcn}|${tf32}`;
+  }
+  if (store.has(key)) return store.get(key)!;
   const p = (async () => {
     const base = typeof model === 'string' ? await loadModel(model, options) : model;
     const m = (fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base) as Model;
@@ -79,11 +88,21 @@ export function prepareNetwork(
     for (const d of m.graph.nodes()) if (d.kind === 'param') keep(d.value);
     return { model: m, net: m.graph.compile({ backend, tf32 }) };
   })();
-  if (key) {
-    cache.set(key, p);
-    p.catch(() => cache.delete(key)); // a failed load is not remembered
-  }
+  store.set(key, p);
+  p.catch(() => store.delete(key)); // a failed load is not remembered
   return p;
+}
+
+/**
+ * Runs fn when the network's earlier runs are done: a backward reads the activations its forward
+ * kept, so a locate interleaved with another locate or a classify on one cached network would
+ * read the other's. Every task that runs a shared network goes through here.
+ */
+const queues = new WeakMap<Network, Promise<unknown>>();
+export function exclusive<T>(net: Network, fn: () => Promise<T>): Promise<T> {
+  const run = (queues.get(net) ?? Promise.resolve()).then(fn, fn);
+  queues.set(net, run.catch(() => undefined));
+  return run;
 }
 
 /** The k highest scores as classes with labels. */
@@ -127,7 +146,8 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   }
   const logitsTap = model.logits ?? model.output;
   return tidy(async () => {
-    const out = await net.forward(imageToInput(input, model.preprocess), { taps: [logitsTap] });
+    const x = imageToInput(input, model.preprocess);
+    const out = await exclusive(net, () => net.forward(x, { taps: [logitsTap] }));
     const map = out[logitsTap];
     const classes = map.shape[map.shape.length - 1];
     const values = map.data();

@@ -14,7 +14,7 @@ import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Classification, prepareNetwork, topClasses } from './classify';
+import { Classification, exclusive, prepareNetwork, topClasses } from './classify';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -115,17 +115,6 @@ export interface LocateResult {
 const MIN_SIDE_PEAK = 0.25;
 const MAX_BOXES = 3;
 const MIN_BOX_MASS = 0.05;
-
-/**
- * Runs fn when the network's earlier runs are done: a backward reads the activations its forward
- * kept, so two locates interleaved on one cached network would read each other's.
- */
-const queues = new WeakMap<Network, Promise<unknown>>();
-function exclusive<T>(net: Network, fn: () => Promise<T>): Promise<T> {
-  const run = (queues.get(net) ?? Promise.resolve()).then(fn, fn);
-  queues.set(net, run.catch(() => undefined));
-  return run;
-}
 
 /**
  * Gradient [1,H,W,3] -> mask [1,H,W,1]: |g| summed over colours (relu(g) + relu(−g) by two 1×1
