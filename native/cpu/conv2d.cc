@@ -25,6 +25,8 @@
 
 namespace ec::cpu {
 
+void apply_epilogue(const Epilogue& ep, float* y, int64_t n);
+
 namespace {
 
 // Patch-buffer size per chunk, in floats: aim for 4 MB (the chunk is still
@@ -343,14 +345,21 @@ DwRowsFn pick_dw_rows() {
   return dw_rows_base;
 }
 
-void depthwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y) {
+// The fused activation runs on each task's rows right after they are written
+// (still in cache, and no second parallel pass).
+void depthwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                       const Epilogue& ep) {
   static const DwRowsFn rows_fn = pick_dw_rows();
   // ~256K multiply-adds per task: small layers run on the calling thread.
   const int64_t per_row = std::max<int64_t>(1, c.OW * c.C * c.KH * c.KW);
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / per_row);
-  const int64_t rows = c.N * c.OH;
-  if (rows <= grain) return rows_fn(c, x, w, bias, y, 0, rows);
-  parallel_for(0, rows, grain, [&](int64_t a, int64_t b) { rows_fn(c, x, w, bias, y, a, b); });
+  const int64_t rows = c.N * c.OH, row_floats = c.OW * c.C;
+  auto run = [&](int64_t a, int64_t b) {
+    rows_fn(c, x, w, bias, y, a, b);
+    apply_epilogue(ep, y + a * row_floats, (b - a) * row_floats);
+  };
+  if (rows <= grain) return run(0, rows);
+  parallel_for(0, rows, grain, run);
 }
 
 // 1x1 stride-1 unpadded convs with few output channels (Cout a multiple of a
@@ -433,15 +442,20 @@ PwRowsFn pick_pw_rows() {
 }
 
 // Runs the direct 1x1 kernel when the shape suits it; false: use the GEMM.
-bool pointwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y) {
+bool pointwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                       const Epilogue& ep) {
   static const PwRowsFn rows_fn = pick_pw_rows();
   const int64_t K = c.C, N = c.Cout, rows = c.rows();
   if (!c.pointwise() || c.G != 1 || N > 64 || K > 1024) return false;
   // Probe the shape on zero rows, then ~256K multiply-adds per task.
   if (!rows_fn(x, w, bias, y, K, N, 0)) return false;
   const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
-  if (rows <= grain) return rows_fn(x, w, bias, y, K, N, rows);
-  parallel_for(0, rows, grain, [&](int64_t a, int64_t b) { rows_fn(x + a * K, w, bias, y + a * N, K, N, b - a); });
+  auto run = [&](int64_t a, int64_t b) {
+    rows_fn(x + a * K, w, bias, y + a * N, K, N, b - a);
+    apply_epilogue(ep, y + a * N, (b - a) * N);
+  };
+  if (rows <= grain) run(0, rows);
+  else parallel_for(0, rows, grain, run);
   return true;
 }
 
@@ -551,13 +565,9 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   if (c.rows() == 0 || c.Cout == 0) return;
   const Epilogue& ep = call.get<Conv2dAttrs>().epilogue;
   bool direct = c.depthwise();
-  if (direct) depthwise_forward(c, x, w, bias, y);
-  else direct = pointwise_forward(c, x, w, bias, y);
-  if (direct) {  // the direct kernels write whole outputs; the activation follows in one pass
-    if (ep.kind != Epilogue::Kind::None)
-      parallel_for(0, c.rows() * c.Cout, 1 << 18, [&](int64_t a, int64_t b) { apply_epilogue(ep, y + a, b - a); });
-    return;
-  }
+  if (direct) depthwise_forward(c, x, w, bias, y, ep);
+  else direct = pointwise_forward(c, x, w, bias, y, ep);
+  if (direct) return;  // the direct kernels apply the activation as they go
 
   const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
   const int64_t ld = c.ld(), kkc = c.kkc();
