@@ -147,7 +147,8 @@ Napi::Value NativeTensor::DeviceName(const Napi::CallbackInfo& info) {
 }
 
 // [sync] toBackend(name) -> a copy in the memory of backend `name` ('cpu':
-// host memory), or this tensor's data shared where it is there already.
+// host memory); a host tensor asked for 'cpu' comes back sharing its data.
+// (Tensor.to() in TS returns the tensor itself when it is there already.)
 Napi::Value NativeTensor::ToBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw Napi::Error::New(env, "toBackend: the tensor was disposed");
