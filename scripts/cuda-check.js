@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The CUDA backend through the JS API, against the CPU backend on the same
 // inputs: device tensors, the device vector routines, VGG19 (forward and the
-// gradient to the input), a short style transfer, locate (class masks and
-// their principal components), and memory over repeated
+// gradient to the input), classify, a short style transfer, locate (class
+// masks and their principal components), dream, and memory over repeated
 // style iterations. With --bench it also times VGG19 and style iterations on
 // the GPU (RESULT lines for scripts/device-check.sh's table).
 //
@@ -310,6 +310,19 @@ async function checkLocate() {
   check(m < 1e-3, `locate: first class mask, cuda vs cpu: rel ${m.toExponential(2)}`);
 }
 
+// dream: the same octaves and steps on both backends give the same picture.
+async function checkDream() {
+  const model = randomVgg19({ width: WIDTH, classes: false, seed: 8 });
+  const size = QUICK ? 48 : 256;
+  const img = pattern(size, size, 51);
+  const opts = { model, layers: ['block3_conv1'], octaves: 2, steps: QUICK ? 3 : 6, size, seed: 1 };
+  const [cpu, gpu] = [await ec.dream(img, { ...opts, backend: 'cpu' }), await ec.dream(img, { ...opts, backend: 'cuda' })];
+  let d = 0;
+  for (let i = 0; i < cpu.image.data.length; i++) d += Math.abs(cpu.image.data[i] - gpu.image.data[i]);
+  d /= cpu.image.data.length;
+  check(d < 1, `dream ${size}px, cuda vs cpu: mean |diff| ${d.toFixed(3)} of 255`);
+}
+
 // Device memory must not grow over repeated style iterations (the loss
 // network's forward and backward plus L-BFGS's vector work, all on the device).
 async function checkMemory() {
@@ -415,7 +428,7 @@ async function main() {
     say('FAIL', `no CUDA device: ${cuda.error}`);
     process.exit(1);
   }
-  const steps = [checkTensors, checkVecOps, checkVgg, checkClassify, checkStyle, checkLocate, checkMemory, ...(BENCH ? [bench] : [])];
+  const steps = [checkTensors, checkVecOps, checkVgg, checkClassify, checkStyle, checkLocate, checkDream, checkMemory, ...(BENCH ? [bench] : [])];
   for (const step of steps) {
     const t0 = Date.now();
     try {
