@@ -115,6 +115,13 @@ Geometry2d resolve_window(const char* who, const Window2d& w, int64_t in_h, int6
   return g;
 }
 
+Geometry2d conv2d_geometry(const OpCall& call, const Shape& x, const Shape& w) {
+  Window2d win = call.get<Conv2dAttrs>().win;
+  win.kernel_h = static_cast<int>(w[0]), win.kernel_w = static_cast<int>(w[1]);
+  win.ceil_mode = false;
+  return resolve_window("conv2d", win, x[1], x[2], false);
+}
+
 Shape broadcast_shapes(const char* who, const Shape& a, const Shape& b) {
   const size_t r = std::max(a.size(), b.size());
   Shape out(r);
@@ -165,11 +172,7 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
                       " (filter " + shape_str(w) + ", groups " + str(a.groups) + ")");
       if (n == 3 && (in[2].size() != 1 || in[2][0] != w[3]))
         fail(who, "bias must have shape [" + str(w[3]) + "] but has " + shape_str(in[2]));
-      Window2d win = a.win;
-      win.kernel_h = static_cast<int>(w[0]);
-      win.kernel_w = static_cast<int>(w[1]);
-      win.ceil_mode = false;
-      const Geometry2d g = resolve_window(who, win, x[1], x[2], false);
+      const Geometry2d g = conv2d_geometry(call, x, w);
       return {x[0], g.out_h, g.out_w, w[3]};
     }
     case Op::Dense: {

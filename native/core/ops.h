@@ -156,6 +156,9 @@ struct Geometry2d {
 };
 // Throws when the window does not fit (the message starts with `who`).
 Geometry2d resolve_window(const char* who, const Window2d& w, int64_t in_h, int64_t in_w, bool is_pool);
+// A conv2d call's geometry for input x (NHWC) and filter w (HWIO), as
+// infer_shape resolves it; every backend's kernels start from this.
+Geometry2d conv2d_geometry(const OpCall& call, const Shape& x, const Shape& w);
 
 // Broadcast helper shared by add/mul: the numpy result shape, or throws.
 Shape broadcast_shapes(const char* who, const Shape& a, const Shape& b);

@@ -5,6 +5,14 @@
 
 namespace ec {
 
+void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
+  outer = inner = 1;
+  for (int d = 0; d < static_cast<int>(s.size()); ++d) {
+    if (d < axis) outer *= s[d];
+    if (d > axis) inner *= s[d];
+  }
+}
+
 int64_t shape_numel(const Shape& s) {
   // Checked: a wrapped product would let a tiny buffer pass for a huge shape.
   const int64_t limit = int64_t(1) << 48;

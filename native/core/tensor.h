@@ -24,6 +24,8 @@ class Error : public std::runtime_error {
 
 int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "[1,224,224,3]"
+// The products of the dims before and after `axis` (axis itself excluded).
+void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& inner);
 
 enum class Device { Host, Cuda };
 

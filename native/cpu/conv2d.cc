@@ -57,10 +57,7 @@ struct Conv {
 // Resolves the geometry exactly as infer_shape does.
 Conv make_conv(const OpCall& call, const Shape& x, const Shape& w) {
   const auto& a = call.get<Conv2dAttrs>();
-  Window2d win = a.win;
-  win.kernel_h = static_cast<int>(w[0]), win.kernel_w = static_cast<int>(w[1]);
-  win.ceil_mode = false;
-  const Geometry2d g = resolve_window("conv2d", win, x[1], x[2], false);
+  const Geometry2d g = conv2d_geometry(call, x, w);
   return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], w[3] / a.groups, a.groups, g.out_h, g.out_w,
           g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_left};
 }

@@ -197,15 +197,6 @@ void reduce_to(const float* g, const Shape& gs, float* dst, const Shape& ds) {
   }
 }
 
-// Splits a shape at `axis` into the product of the dims before and after it.
-void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int d = 0; d < static_cast<int>(s.size()); ++d) {
-    if (d < axis) outer *= s[d];
-    if (d > axis) inner *= s[d];
-  }
-}
-
 }  // namespace
 
 void add_forward(const OpCall&, const Inputs& in, Tensor& out) {
@@ -244,7 +235,7 @@ void mul_backward(const OpCall&, const Inputs& in, const Tensor&, const Tensor& 
 void concat_forward(const OpCall& call, const Inputs& in, Tensor& out) {
   const int axis = normalize_axis("concat", call.get<AxisAttrs>().axis, out.rank());
   int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  split_at_axis(out.shape(), axis, outer, inner);
   const int64_t row = out.shape()[axis] * inner;
   if (row == 0 || outer == 0) return;
   float* y = out.data();
@@ -279,7 +270,7 @@ void concat_backward(const OpCall& call, const Inputs& in, const Tensor&, const 
   for (int64_t i = 0, off = 0; i < first; off += extent[i], ++i) offset[i] = off;
   for (int64_t i = k - 1, end = dy.shape()[axis]; i > last; --i) offset[i] = (end -= extent[i]);
   int64_t outer, inner;
-  outer_inner(dy.shape(), axis, outer, inner);
+  split_at_axis(dy.shape(), axis, outer, inner);
   const int64_t row = dy.shape()[axis] * inner;
   for (int64_t i = 0; i < k; ++i) {
     Tensor* d = grad(din, i);

@@ -4,17 +4,14 @@
 #include <cmath>
 #include <numeric>
 
+#include "../core/vecargs.h"
 #include "threadpool.h"
 
 namespace ec::cpu {
 
 namespace {
 
-void same_size(const char* who, const Tensor& a, const Tensor& b) {
-  if (a.numel() != b.numel())
-    throw Error(std::string(who) + ": tensors of " + std::to_string(a.numel()) + " and " + std::to_string(b.numel()) +
-                " elements");
-}
+using vecargs::same_size;
 
 // Sums f(i) over [0, n) in double, in fixed 64K blocks added in order, so the
 // result does not depend on the thread count.
@@ -72,13 +69,8 @@ double vec_norm2(const Tensor& x) {
 }
 
 void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vector<float>& hi) {
-  if (x.rank() == 0) throw Error("clamp: expected a tensor with a channel axis");
+  vecargs::clamp_bounds(x, lo, hi);
   const int64_t c = x.dim(-1);
-  if (static_cast<int64_t>(lo.size()) != c || static_cast<int64_t>(hi.size()) != c)
-    throw Error("clamp: expected " + std::to_string(c) + " bounds per side for " + shape_str(x.shape()) + " but received " +
-                std::to_string(lo.size()) + " and " + std::to_string(hi.size()));
-  for (int64_t k = 0; k < c; ++k)
-    if (!(lo[k] <= hi[k])) throw Error("clamp: lower bound " + std::to_string(lo[k]) + " exceeds upper bound " + std::to_string(hi[k]));
   float* a = x.data();
   each(x.numel(), [&](int64_t i) {
     const int64_t k = i % c;
@@ -88,10 +80,7 @@ void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vect
 
 void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                    int t) {
-  same_size("adam", x, g);
-  same_size("adam", x, m);
-  same_size("adam", x, v);
-  if (t < 1) throw Error("adam: step must be >= 1 but is " + std::to_string(t));
+  vecargs::adam(x, g, m, v, t);
   const double c1 = 1.0 - std::pow(beta1, t), c2 = 1.0 - std::pow(beta2, t);
   const float step = static_cast<float>(lr * std::sqrt(c2) / c1);
   float *p = x.data(), *mm = m.data(), *vv = v.data();
@@ -104,7 +93,7 @@ void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, f
 }
 
 Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) {
-  if (x.rank() != 4) throw Error("roll: expected an NHWC image but received shape " + shape_str(x.shape()));
+  vecargs::roll_image(x);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   Tensor out(x.shape());
   if (!out.numel()) return out;

@@ -23,10 +23,7 @@ namespace {
 
 ConvGeom make_geom(const OpCall& call, const Shape& x, const Shape& w) {
   const auto& a = call.get<Conv2dAttrs>();
-  Window2d win = a.win;
-  win.kernel_h = static_cast<int>(w[0]), win.kernel_w = static_cast<int>(w[1]);
-  win.ceil_mode = false;
-  const Geometry2d g = resolve_window("conv2d", win, x[1], x[2], false);
+  const Geometry2d g = conv2d_geometry(call, x, w);
   // The GEMM loaders index pixels and patch columns in 32 bits.
   const int64_t taps = w[0] * w[1], og = w[3] / a.groups;
   for (int64_t d : {x[0] * x[1] * x[2], x[0] * g.out_h * g.out_w, taps * w[2], taps * og, x[3], w[3]})

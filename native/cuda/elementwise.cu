@@ -135,14 +135,6 @@ __global__ void concat_copy_kernel(const float* src, float* dst, int64_t outer, 
   }
 }
 
-void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int d = 0; d < static_cast<int>(s.size()); ++d) {
-    if (d < axis) outer *= s[d];
-    if (d > axis) inner *= s[d];
-  }
-}
-
 }  // namespace
 
 void add_forward_cuda(const OpCall&, const Inputs& in, Tensor& out) {
@@ -172,7 +164,7 @@ void mul_backward_cuda(const OpCall&, const Inputs& in, const Tensor&, const Ten
 void concat_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   const int axis = normalize_axis("concat", call.get<AxisAttrs>().axis, out.rank());
   int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  split_at_axis(out.shape(), axis, outer, inner);
   const int64_t row = out.shape()[axis] * inner;
   int64_t off = 0;
   for (const Tensor* t : in) {
@@ -201,7 +193,7 @@ void concat_backward_cuda(const OpCall& call, const Inputs& in, const Tensor&, c
   for (int64_t i = 0, off = 0; i < first; off += extent[i], ++i) offset[i] = off;
   for (int64_t i = k - 1, end = dy.shape()[axis]; i > last; --i) offset[i] = (end -= extent[i]);
   int64_t outer, inner;
-  outer_inner(dy.shape(), axis, outer, inner);
+  split_at_axis(dy.shape(), axis, outer, inner);
   const int64_t row = dy.shape()[axis] * inner;
   for (int64_t i = 0; i < k; ++i) {
     Tensor* d = grad_at(din, i);

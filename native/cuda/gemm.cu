@@ -257,7 +257,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
   namespace wmma = nvcuda::wmma;
   const int warp = tid >> 5, wr = warp & 3, wc = warp >> 2;  // TF32: rows 32*wr.., columns 32*wc..
   wmma::fragment<wmma::accumulator, 16, 16, 8, float> cf[2][2];
-  if (kTf32)
+  if constexpr (kTf32)
 #pragma unroll
     for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -272,7 +272,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
   for (int64_t t = 0; t < ntiles; ++t) {
     const int buf = static_cast<int>(t & 1);
     if (t + 1 < ntiles) load(kbeg + (t + 1) * BK);
-    if (kTf32) {
+    if constexpr (kTf32) {
 #pragma unroll
       for (int ks = 0; ks < BK; ks += 8) {
         wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> af[2];
@@ -296,17 +296,17 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
       }
     } else {
 #pragma unroll
-    for (int kk = 0; kk < BK; ++kk) {
-      const float4 a0 = *reinterpret_cast<const float4*>(&As[buf][kk][tr * 4]);
-      const float4 a1 = *reinterpret_cast<const float4*>(&As[buf][kk][64 + tr * 4]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&Bs[buf][kk][tc * 4]);
-      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-      const float bv[4] = {b0.x, b0.y, b0.z, b0.w};
+      for (int kk = 0; kk < BK; ++kk) {
+        const float4 a0 = *reinterpret_cast<const float4*>(&As[buf][kk][tr * 4]);
+        const float4 a1 = *reinterpret_cast<const float4*>(&As[buf][kk][64 + tr * 4]);
+        const float4 b0 = *reinterpret_cast<const float4*>(&Bs[buf][kk][tc * 4]);
+        const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        const float bv[4] = {b0.x, b0.y, b0.z, b0.w};
 #pragma unroll
-      for (int i = 0; i < 8; ++i)
+        for (int i = 0; i < 8; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-    }
+          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+      }
     }
     // The other buffer was last read in step t-1, which every thread finished
     // before the barrier that ended it.
@@ -316,7 +316,7 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
 
   float* C = p.c + z * p.c_z + split * p.c_split;
   const float* bias = p.bias ? p.bias + z * p.bias_z : nullptr;
-  if (kTf32) {
+  if constexpr (kTf32) {
     // Half h holds rows 64h..64h+63 of the tile, staged in the (now idle) A
     // tiles: 2 * 16 * 128 floats = 64 rows of 64 columns.
     float* Cs = &As[0][0][0];
@@ -335,17 +335,17 @@ __global__ void __launch_bounds__(256) gemm_kernel(const A a, const Params p) {
       }
       __syncthreads();
     }
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const int64_t r = m0 + (i < 4 ? tr * 4 + i : 64 + tr * 4 + i - 4);
-    if (r >= p.M) continue;
-    float* crow = C + r * p.ldc;
+    for (int i = 0; i < 8; ++i) {
+      const int64_t r = m0 + (i < 4 ? tr * 4 + i : 64 + tr * 4 + i - 4);
+      if (r >= p.M) continue;
+      float* crow = C + r * p.ldc;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t col = n0 + tc * 4 + j;
-      if (col < p.N) crow[col] = finish(p, p.alpha * acc[i][j] + (bias ? __ldg(bias + col) : 0.f));
+      for (int j = 0; j < 4; ++j) {
+        const int64_t col = n0 + tc * 4 + j;
+        if (col < p.N) crow[col] = finish(p, p.alpha * acc[i][j] + (bias ? __ldg(bias + col) : 0.f));
+      }
     }
   }
 }

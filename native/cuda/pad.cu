@@ -68,11 +68,6 @@ std::vector<DimPad> padded_dims(const PadAttrs& a, size_t rank) {
   return v;
 }
 
-void outer_inner(const Shape& s, int d, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int k = 0; k < static_cast<int>(s.size()); ++k) (k < d ? outer : inner) *= k == d ? 1 : s[k];
-}
-
 }  // namespace
 
 void pad_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
@@ -86,7 +81,7 @@ void pad_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
   for (size_t k = 0; k < dims.size(); ++k) {
     const DimPad& p = dims[k];
     int64_t outer, inner;
-    outer_inner(cur, p.d, outer, inner);
+    split_at_axis(cur, p.d, outer, inner);
     const int64_t n = cur[p.d], m = n + p.lo + p.hi;
     cur[p.d] = m;
     Tensor next = k + 1 == dims.size() ? out : scratch(shape_numel(cur));
@@ -113,7 +108,7 @@ void pad_backward_cuda(const OpCall& call, const Inputs&, const Tensor&, const T
   for (size_t k = dims.size(); k-- > 0;) {
     const DimPad& p = dims[k];
     int64_t outer, inner;
-    outer_inner(cur, p.d, outer, inner);
+    split_at_axis(cur, p.d, outer, inner);
     const int64_t n = dx->shape()[p.d];
     cur[p.d] = n;
     Tensor next = k == 0 ? *dx : scratch(shape_numel(cur));

@@ -416,7 +416,7 @@ export async function style(
       const { net, terms, owned } = await lossNetwork(c, model, targets, contentImage, styleImages, hw);
       // On a GPU the image, its gradient and the optimizer's vectors stay in device memory.
       const onDevice = net.backend === 'cuda';
-      const x0 = onDevice ? hostX0.to('cuda') : hostX0;
+      const x0 = hostX0.to(onDevice ? 'cuda' : 'cpu');
       if (x0 !== hostX0) hostX0.dispose();
       const seeds = Object.fromEntries(terms.map((t) => [t.tap, t.weight]));
       const evals: StyleLosses[] = [];
