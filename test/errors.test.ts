@@ -82,7 +82,7 @@ test('bad backend, taps and backward calls', async () => {
   const g = new Graph();
   g.relu('r', g.input('x'));
   expect(() => g.compile({ backend: 'tpu' as never })).toThrow(
-    "compile: Expected one of 'cpu', 'cuda', 'cudnn', 'auto' for backend but received 'tpu' of type string",
+    "compile: Expected one of 'cpu', 'cuda', 'auto' for backend but received 'tpu' of type string",
   );
   const net = g.compile();
   await expect(net.forward(img(), { taps: ['missing'] })).rejects.toThrow("forward: no node named 'missing'");

@@ -27,7 +27,7 @@ export interface NativeTensorConstructor {
 export type NativeNodeDesc =
   | { name: string; kind: 'input'; shape?: number[] }
   | { name: string; kind: 'param'; value: NativeTensor }
-  | { name: string; kind: 'op'; op: string; inputs: number[]; attrs: Record<string, unknown> };
+  | { name: string; kind: 'op'; op: string; inputs: number[]; attrs: object };
 
 export interface NativeProgram {
   /** [async] Runs the graph up to the taps; rejects with the op, node and shapes on failure. */

@@ -8,11 +8,9 @@
 // the original output; a larger image gives one class vector per window
 // position (VGG: a window of 224 px every 32 px).
 import { NodeDef, Graph } from '../nn/graph';
+import { OP_INFO } from '../nn/ops';
 import { Tensor } from '../tensor';
 import { LoadedModel } from './types';
-
-/** Ops that act per position, so a class map may pass through them. */
-const PER_POSITION = new Set(['relu', 'clip', 'leaky_relu', 'sigmoid', 'tanh']);
 
 export interface FullyConvolutionalOptions {
   /**
@@ -77,8 +75,9 @@ export function toFullyConvolutional(model: LoadedModel, options: FullyConvoluti
       continue;
     }
     if (d.inputs.some((i) => mapNodes.has(i))) {
-      const axis = (d.attrs as { axis?: number }).axis;
-      if (!PER_POSITION.has(d.op) && !((d.op === 'softmax' || d.op === 'log_softmax') && axis === -1))
+      // Pointwise ops act per position, so a class map may pass through them.
+      const overClasses = (d.op === 'softmax' || d.op === 'log_softmax') && d.attrs.axis === -1;
+      if (!OP_INFO[d.op].pointwise && !overClasses)
         throw new Error(`toFullyConvolutional: node '${d.name}' (${d.op}) cannot take a class map`);
       mapNodes.add(d.name);
     }

@@ -19,7 +19,8 @@ import {
   checkShape,
   invalidParameterError,
 } from '../validate';
-import { CompileOptions, Network } from './network';
+import { BACKENDS, CompileOptions, Network } from './network';
+import { OpAttrs, OpName, PadMode, PlainOpName, WindowAttrs } from './ops';
 
 /** A node's name; ops take the names of earlier nodes as inputs. */
 export type NodeRef = string;
@@ -107,23 +108,38 @@ export interface ResizeOptions {
   coord?: 'half_pixel' | 'align_corners' | 'asymmetric';
 }
 
-/** One node of a graph as data (see Graph.nodes / Graph.fromNodes). */
-export type NodeDef =
-  | { name: string; kind: 'input'; shape?: number[] }
-  | { name: string; kind: 'param'; value: Tensor }
-  | { name: string; kind: 'op'; op: string; inputs: string[]; attrs: Record<string, unknown> };
+export interface InputNode {
+  name: string;
+  kind: 'input';
+  shape?: number[];
+}
 
-function paddingAttrs(who: string, p: Padding | undefined): Record<string, unknown> {
-  if (p === undefined || p === 'valid') return { padMode: 'valid' };
-  if (p === 'same') return { padMode: 'same_upper' };
-  if (p === 'same_lower') return { padMode: 'same_lower' };
+export interface ParamNode {
+  name: string;
+  kind: 'param';
+  value: Tensor;
+}
+
+/** An op node; `attrs` is typed by `op` (see ops.ts). */
+export type OpNode<K extends OpName = OpName> = K extends OpName
+  ? { name: string; kind: 'op'; op: K; inputs: string[]; attrs: OpAttrs[K] }
+  : never;
+
+/** One node of a graph as data (see Graph.nodes / Graph.fromNodes). */
+export type NodeDef = InputNode | ParamNode | OpNode;
+
+function paddingAttrs(who: string, p: Padding | undefined): Pick<WindowAttrs, 'padMode' | 'pads'> {
+  const mode = (padMode: PadMode) => ({ padMode });
+  if (p === undefined || p === 'valid') return mode('valid');
+  if (p === 'same') return mode('same_upper');
+  if (p === 'same_lower') return mode('same_lower');
   if (typeof p === 'number') {
     checkInteger(who, 'padding', p, 0, 65536);
     return { padMode: 'explicit', pads: [p, p, p, p] };
   }
   if (Array.isArray(p) && p.length === 4) {
     p.forEach((v, i) => checkInteger(who, `padding[${i}]`, v, 0, 65536));
-    return { padMode: 'explicit', pads: [...p] };
+    return { padMode: 'explicit', pads: [p[0], p[1], p[2], p[3]] };
   }
   throw invalidParameterError(who, 'padding', "'valid', 'same', 'same_lower', integer or [top, left, bottom, right]", p);
 }
@@ -182,12 +198,12 @@ export class Graph {
    * (stored as the param `<name>/<role>`) or a node name; undefined ones
    * (an optional bias) are left out. Everything is checked before anything is added.
    */
-  private withSources(
-    op: string,
+  private withSources<K extends OpName>(
+    op: K,
     name: string,
     inputs: NodeRef[],
     sources: [string, ParamSource | undefined][],
-    attrs: Record<string, unknown>,
+    attrs: OpAttrs[K],
   ): NodeRef {
     checkName(op, 'name', name);
     if (this.index.has(name)) throw new Error(`graph: node name '${name}' is used twice`);
@@ -205,9 +221,14 @@ export class Graph {
     return this.op(op, name, [...inputs, ...refs], attrs);
   }
 
-  private op(op: string, name: string, inputs: NodeRef[], attrs: Record<string, unknown> = {}): NodeRef {
+  private op<K extends OpName>(op: K, name: string, inputs: NodeRef[], attrs: OpAttrs[K]): NodeRef {
     inputs.forEach((r, i) => this.ref(op, `input ${i}`, r));
-    return this.addNode({ name, kind: 'op', op, inputs, attrs });
+    return this.addNode({ name, kind: 'op', op, inputs, attrs } as OpNode);
+  }
+
+  /** An op without attributes. */
+  private plain(op: PlainOpName, name: string, inputs: NodeRef[]): NodeRef {
+    return this.op(op, name, inputs, {});
   }
 
   /** A placeholder fed at each run. `shape` may use -1 for any size (e.g. [-1, -1, -1, 3]). */
@@ -243,7 +264,7 @@ export class Graph {
   }
 
   relu(name: string, x: NodeRef): NodeRef {
-    return this.op('relu', name, [x]);
+    return this.plain('relu', name, [x]);
   }
 
   /** min(max(x, min), max); relu6 is clip(0, 6). */
@@ -264,14 +285,14 @@ export class Graph {
   }
 
   sigmoid(name: string, x: NodeRef): NodeRef {
-    return this.op('sigmoid', name, [x]);
+    return this.plain('sigmoid', name, [x]);
   }
 
   tanh(name: string, x: NodeRef): NodeRef {
-    return this.op('tanh', name, [x]);
+    return this.plain('tanh', name, [x]);
   }
 
-  private pool(op: string, name: string, x: NodeRef, o: PoolOptions): NodeRef {
+  private pool(op: 'max_pool' | 'avg_pool', name: string, x: NodeRef, o: PoolOptions): NodeRef {
     const size = checkPair(op, 'size', o?.size, 1, 1024);
     return this.op(op, name, [x], {
       kernel: size,
@@ -292,21 +313,21 @@ export class Graph {
   }
 
   globalAvgPool(name: string, x: NodeRef): NodeRef {
-    return this.op('global_avg_pool', name, [x]);
+    return this.plain('global_avg_pool', name, [x]);
   }
 
   globalMaxPool(name: string, x: NodeRef): NodeRef {
-    return this.op('global_max_pool', name, [x]);
+    return this.plain('global_max_pool', name, [x]);
   }
 
   /** a + b with numpy broadcasting. */
   add(name: string, a: NodeRef, b: NodeRef): NodeRef {
-    return this.op('add', name, [a, b]);
+    return this.plain('add', name, [a, b]);
   }
 
   /** a * b with numpy broadcasting. */
   mul(name: string, a: NodeRef, b: NodeRef): NodeRef {
-    return this.op('mul', name, [a, b]);
+    return this.plain('mul', name, [a, b]);
   }
 
   /** Joins inputs along axis (negative counts from the end; default -1, the channels). */
@@ -381,22 +402,22 @@ export class Graph {
 
   /** Gram matrix per image: F [N,H,W,C] -> G [N,C,C] = FᵀF / (H·W). */
   gram(name: string, x: NodeRef): NodeRef {
-    return this.op('gram', name, [x]);
+    return this.plain('gram', name, [x]);
   }
 
   /** mean((a - target)²), a scalar. */
   mseLoss(name: string, a: NodeRef, target: NodeRef): NodeRef {
-    return this.op('mse_loss', name, [a, target]);
+    return this.plain('mse_loss', name, [a, target]);
   }
 
   /** sqrt(mean((a - target)²)), a scalar. */
   rmsLoss(name: string, a: NodeRef, target: NodeRef): NodeRef {
-    return this.op('rms_loss', name, [a, target]);
+    return this.plain('rms_loss', name, [a, target]);
   }
 
   /** Σ x², a scalar (Deep Dream's objective is its square root, the L2 magnitude). */
   sumSquares(name: string, x: NodeRef): NodeRef {
-    return this.op('sum_squares', name, [x]);
+    return this.plain('sum_squares', name, [x]);
   }
 
   /** Permutes dimensions: output dimension i is input dimension perm[i]. */
@@ -408,7 +429,7 @@ export class Graph {
 
   /** Compiles the graph into a native Program on the chosen backend. */
   compile(options: CompileOptions = {}): Network {
-    const backend = checkOneOf('compile', 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'cudnn', 'auto'] as const);
+    const backend = checkOneOf('compile', 'backend', options.backend ?? 'cpu', BACKENDS);
     const tf32 = options.tf32 ?? false;
     if (typeof tf32 !== 'boolean') throw invalidParameterError('compile', 'tf32', 'true or false', tf32);
     const nodes: NativeNodeDesc[] = this.defs.map((d) => {

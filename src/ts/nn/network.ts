@@ -3,9 +3,13 @@ import { nativeCall, NativeProgram, NativeTensor } from '../native';
 import { Tensor } from '../tensor';
 import { checkName, invalidParameterError } from '../validate';
 
+/** The backends a network (and every task) may be asked for; 'auto' takes a GPU when one answers. */
+export const BACKENDS = ['cpu', 'cuda', 'auto'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
 export interface CompileOptions {
-  /** 'cpu' (default), 'cuda', 'cudnn', or 'auto' (a GPU when one answers, else the CPU). */
-  backend?: 'cpu' | 'cuda' | 'cudnn' | 'auto';
+  /** 'cpu' (default), 'cuda', or 'auto' (a GPU when one answers, else the CPU). */
+  backend?: BackendName;
   /**
    * CUDA: run convolutions, dense layers and Gram matrices on TF32 tensor
    * cores (Ampere and later; inputs rounded to 10 mantissa bits, about 1e-3
@@ -48,6 +52,38 @@ export interface Gradients {
   params: Record<string, Tensor>;
 }
 
+/** Backward seeds by tap name: a tensor of the tap's shape, or a number that fills it (1 for a scalar loss). */
+export type Seeds = Record<string, Tensor | number>;
+
+export interface GradientOptions {
+  /** Taps to compute (and return); default: the seeds' names when they are given as an object, else the last node. */
+  taps?: string[];
+  /** Parameters whose gradient to return: true for all, or a list of names; default none. */
+  params?: boolean | string[];
+  /** Return the gradients of the inputs; default true. */
+  inputs?: boolean;
+  /** Leave the taps and gradients in the backend's memory (see ForwardOptions.onDevice); default false. */
+  onDevice?: boolean;
+  /**
+   * Takes each seed set's gradients as soon as they are computed (before the next backward),
+   * instead of collecting them in the result: for many seed sets on one forward whose gradients
+   * would not all fit in memory at once. The callee owns them. It runs inside the call, so it
+   * must not call this network (it would wait for itself). Default none.
+   */
+  onGradients?: (gradients: Gradients, index: number) => void | Promise<void>;
+  /** Free the activations kept for backward and the buffer pool when done (see release()); default false. */
+  release?: boolean;
+}
+
+export interface GradientResult {
+  /** The tapped values of the forward pass, by node name. */
+  taps: Record<string, Tensor>;
+  /** The gradients for each seed set, in order (empty with onGradients). */
+  gradients: Gradients[];
+}
+
+type Feed = [name: string, value: Tensor, what: string];
+
 function wrapAll(r: Record<string, NativeTensor>): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(r)) out[k] = Tensor.wrap(v);
@@ -57,6 +93,9 @@ function wrapAll(r: Record<string, NativeTensor>): Record<string, Tensor> {
 export class Network {
   private lastShapes: Record<string, number[]> = {};
   private disposed = false;
+  /** Every call that runs the program goes through this queue, in the order made. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
 
   /** @internal Use Graph.compile(). */
   constructor(
@@ -75,63 +114,86 @@ export class Network {
     return this.program;
   }
 
+  /** Runs fn after every call queued before it; the count drops before the caller sees the result. */
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    ++this.pending;
+    const run = this.tail.then(fn).finally(() => --this.pending);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   /**
-   * Runs the network. `input` is a tensor (for a single-input network) or
-   * tensors by input name. Resolves to the tapped values by node name.
-   * The network reads the input tensors in place (no copy): do not change
-   * them while the call runs, nor, with `grad`, before backward() resolves.
+   * A call that changes the program's state: now when nothing is queued (so its errors throw
+   * here), else after what is queued (its errors reject the returned promise).
    */
-  async forward(input: Tensor | Record<string, Tensor>, options: ForwardOptions = {}): Promise<Record<string, Tensor>> {
-    const program = this.live('forward');
-    const feeds: Record<string, NativeTensor> = {};
+  private now(fn: () => void): Promise<void> {
+    if (!this.pending) {
+      fn();
+      return Promise.resolve();
+    }
+    return this.enqueue(async () => fn());
+  }
+
+  /** The inputs as [name, tensor, what an error calls it]. */
+  private feeds(who: string, input: Tensor | Record<string, Tensor>): Feed[] {
     if (input instanceof Tensor) {
       if (this.inputNames.length !== 1)
-        throw new Error(`forward: the network has inputs ${this.inputNames.map((n) => `'${n}'`).join(', ')}; pass tensors by name`);
-      input.assertLive('forward input');
-      feeds[this.inputNames[0]] = input.handle;
-    } else if (input && typeof input === 'object') {
-      for (const [k, v] of Object.entries(input)) {
-        if (!(v instanceof Tensor)) throw invalidParameterError('forward', `input '${k}'`, 'a Tensor', v);
-        v.assertLive(`forward input '${k}'`);
-        feeds[k] = v.handle;
-      }
-    } else {
-      throw invalidParameterError('forward', 'input', 'a Tensor or tensors by input name', input);
+        throw new Error(`${who}: the network has inputs ${this.inputNames.map((n) => `'${n}'`).join(', ')}; pass tensors by name`);
+      input.assertLive(`${who} input`);
+      return [[this.inputNames[0], input, `${who} input`]];
     }
-    const taps = options.taps ?? [this.output];
-    if (!Array.isArray(taps)) throw invalidParameterError('forward', 'taps', 'array of node names', taps);
-    taps.forEach((t, i) => checkName('forward', `taps[${i}]`, t));
-    const out = wrapAll(await nativeCall(() => program.forward(feeds, taps, options.grad ?? false, options.onDevice ?? false)));
+    if (input && typeof input === 'object') {
+      return Object.entries(input).map(([k, v]): Feed => {
+        if (!(v instanceof Tensor)) throw invalidParameterError(who, `input '${k}'`, 'a Tensor', v);
+        v.assertLive(`${who} input '${k}'`);
+        return [k, v, `${who} input '${k}'`];
+      });
+    }
+    throw invalidParameterError(who, 'input', 'a Tensor or tensors by input name', input);
+  }
+
+  private checkTaps(who: string, taps: unknown): string[] {
+    if (!Array.isArray(taps)) throw invalidParameterError(who, 'taps', 'array of node names', taps);
+    taps.forEach((t, i) => checkName(who, `taps[${i}]`, t));
+    return taps;
+  }
+
+  /** [queued] One forward pass; the caller holds the queue. */
+  private async runForward(who: string, feeds: Feed[], taps: string[], grad: boolean, onDevice: boolean) {
+    const program = this.live(who);
+    const handles: Record<string, NativeTensor> = {};
+    for (const [k, v, what] of feeds) {
+      v.assertLive(what); // again: it may have been disposed while the call waited in the queue
+      handles[k] = v.handle;
+    }
+    const out = wrapAll(await nativeCall(() => program.forward(handles, taps, grad, onDevice)));
     this.lastShapes = {};
     for (const [k, v] of Object.entries(out)) this.lastShapes[k] = v.shape;
     return out;
   }
 
-  /**
-   * Back-propagates gradients given at taps of the last forward({grad: true}).
-   * A number seeds every element of that tap (1 for a scalar loss).
-   */
-  async backward(grads: Record<string, Tensor | number>, options: BackwardOptions = {}): Promise<Gradients> {
-    const program = this.live('backward');
+  /** [queued] One backward pass of the last forward; the caller holds the queue. */
+  private async runBackward(who: string, grads: Seeds, options: BackwardOptions): Promise<Gradients> {
+    const program = this.live(who);
     const seeds: Record<string, NativeTensor> = {};
     const temps: Tensor[] = [];
-    for (const [k, v] of Object.entries(grads ?? {})) {
-      if (v instanceof Tensor) {
-        v.assertLive(`backward gradient '${k}'`);
-        seeds[k] = v.handle;
-      } else if (typeof v === 'number' && Number.isFinite(v)) {
-        const shape = this.lastShapes[k];
-        if (!shape) throw new Error(`backward: '${k}' was not a tap of the last forward`);
-        const t = Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v), shape);
-        temps.push(t);
-        seeds[k] = t.handle;
-      } else {
-        throw invalidParameterError('backward', `gradient '${k}'`, 'a Tensor or a finite number', v);
-      }
-    }
-    const params =
-      options.params === true ? program.paramNames() : Array.isArray(options.params) ? options.params : [];
     try {
+      for (const [k, v] of Object.entries(grads ?? {})) {
+        if (v instanceof Tensor) {
+          v.assertLive(`${who} gradient '${k}'`);
+          seeds[k] = v.handle;
+        } else if (typeof v === 'number' && Number.isFinite(v)) {
+          const shape = this.lastShapes[k];
+          if (!shape) throw new Error(`${who}: '${k}' was not a tap of the last forward`);
+          const t = Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v), shape);
+          temps.push(t);
+          seeds[k] = t.handle;
+        } else {
+          throw invalidParameterError(who, `gradient '${k}'`, 'a Tensor or a finite number', v);
+        }
+      }
+      const params =
+        options.params === true ? program.paramNames() : Array.isArray(options.params) ? options.params : [];
       const r = await nativeCall(() => program.backward(seeds, params, options.inputs ?? true, options.onDevice ?? false));
       const inputs = wrapAll(r.inputs);
       return { input: inputs[this.inputNames[0]], inputs, params: wrapAll(r.params) };
@@ -140,16 +202,85 @@ export class Network {
     }
   }
 
+  /**
+   * Runs the network. `input` is a tensor (for a single-input network) or
+   * tensors by input name. Resolves to the tapped values by node name.
+   * The network reads the input tensors in place (no copy): do not change
+   * them while the call runs, nor, with `grad`, before backward() resolves.
+   * Calls on one network run one at a time, in the order made; but another
+   * caller's forward may run between this forward and a later backward():
+   * use gradient() for a forward and its backward as one unit.
+   */
+  async forward(input: Tensor | Record<string, Tensor>, options: ForwardOptions = {}): Promise<Record<string, Tensor>> {
+    this.live('forward');
+    const feeds = this.feeds('forward', input);
+    const taps = this.checkTaps('forward', options.taps ?? [this.output]);
+    return this.enqueue(() => this.runForward('forward', feeds, taps, options.grad ?? false, options.onDevice ?? false));
+  }
+
+  /**
+   * Back-propagates gradients given at taps of the last forward({grad: true}).
+   * A number seeds every element of that tap (1 for a scalar loss). Not atomic
+   * with its forward (see gradient()).
+   */
+  async backward(grads: Seeds, options: BackwardOptions = {}): Promise<Gradients> {
+    this.live('backward');
+    return this.enqueue(() => this.runBackward('backward', grads, options));
+  }
+
+  /**
+   * [async] A forward pass that keeps what backward needs, then a backward pass for each seed set,
+   * as one unit: no other call on this network runs in between, so concurrent callers on one
+   * network need no lock (forward() and backward() alone are not atomic). `seeds` may be given
+   * up front, or computed from the forward's taps (e.g. a class map's probabilities), as one
+   * seed set or several (each back-propagated through the same kept activations).
+   */
+  async gradient(
+    input: Tensor | Record<string, Tensor>,
+    seeds: Seeds | ((taps: Record<string, Tensor>) => Seeds | Seeds[] | Promise<Seeds | Seeds[]>),
+    options: GradientOptions = {},
+  ): Promise<GradientResult> {
+    const who = 'gradient';
+    this.live(who);
+    const feeds = this.feeds(who, input);
+    if (typeof seeds !== 'function' && (!seeds || typeof seeds !== 'object'))
+      throw invalidParameterError(who, 'seeds', 'gradients by tap name or a function of the taps', seeds);
+    if (options.onGradients !== undefined && typeof options.onGradients !== 'function')
+      throw invalidParameterError(who, 'onGradients', 'a function', options.onGradients);
+    const taps = this.checkTaps(who, options.taps ?? (typeof seeds === 'function' ? [this.output] : Object.keys(seeds)));
+    const onDevice = options.onDevice ?? false;
+    return this.enqueue(async () => {
+      try {
+        const out = await this.runForward(who, feeds, taps, true, onDevice);
+        const given = typeof seeds === 'function' ? await seeds(out) : seeds;
+        const sets = Array.isArray(given) ? given : [given];
+        const gradients: Gradients[] = [];
+        for (const [i, set] of sets.entries()) {
+          const g = await this.runBackward(who, set, { params: options.params, inputs: options.inputs, onDevice });
+          if (options.onGradients) await options.onGradients(g, i);
+          else gradients.push(g);
+        }
+        return { taps: out, gradients };
+      } finally {
+        if (options.release && !this.disposed) this.program.release();
+      }
+    });
+  }
+
   /** A copy of a parameter's value. */
   param(name: string): Tensor {
     return Tensor.wrap(this.live('param').param(checkName('param', 'name', name)));
   }
 
-  /** Replaces a parameter's value (same shape). */
-  setParam(name: string, value: Tensor): void {
+  /**
+   * Replaces a parameter's value (same shape). With nothing queued it happens now (errors throw
+   * here); else after the calls already queued (errors reject the promise).
+   */
+  setParam(name: string, value: Tensor): Promise<void> {
     if (!(value instanceof Tensor)) throw invalidParameterError('setParam', name, 'a Tensor', value);
     value.assertLive(`setParam '${name}'`);
-    this.live('setParam').setParam(name, value.handle);
+    this.live('setParam');
+    return this.now(() => this.live('setParam').setParam(name, value.handle));
   }
 
   paramNames(): string[] {
@@ -166,9 +297,15 @@ export class Network {
     return this.live('memory').memory();
   }
 
-  /** Frees what forward({grad: true}) kept and the buffer pool. */
-  release(): void {
-    this.live('release').release();
+  /**
+   * Frees what forward({grad: true}) kept and the buffer pool: now with nothing queued, else
+   * after the calls already queued.
+   */
+  release(): Promise<void> {
+    this.live('release');
+    return this.now(() => {
+      if (!this.disposed) this.program.release();
+    });
   }
 
   /** Frees the network's native memory (its weights too, on the host or a GPU) now, not at garbage collection. */

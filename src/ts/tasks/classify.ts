@@ -93,18 +93,6 @@ export function prepareNetwork(
   return p;
 }
 
-/**
- * Runs fn when the network's earlier runs are done: a backward reads the activations its forward
- * kept, so a locate interleaved with another locate or a classify on one cached network would
- * read the other's. Every task that runs a shared network goes through here.
- */
-const queues = new WeakMap<Network, Promise<unknown>>();
-export function exclusive<T>(net: Network, fn: () => Promise<T>): Promise<T> {
-  const run = (queues.get(net) ?? Promise.resolve()).then(fn, fn);
-  queues.set(net, run.catch(() => undefined));
-  return run;
-}
-
 /** The k highest scores as classes with labels. */
 export function topClasses(scores: Float32Array, k: number, labels: string[] | undefined): Classification[] {
   return Array.from(scores.keys())
@@ -147,7 +135,7 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   const logitsTap = model.logits ?? model.output;
   return tidy(async () => {
     const x = imageToInput(input, model.preprocess);
-    const out = await exclusive(net, () => net.forward(x, { taps: [logitsTap] }));
+    const out = await net.forward(x, { taps: [logitsTap] });
     const map = out[logitsTap];
     const classes = map.shape[map.shape.length - 1];
     const values = map.data();

@@ -12,6 +12,7 @@
 // rounding), so no seams can show. Memory follows the tile size, not the image.
 import { LoadedModel } from '../models/types';
 import { Network } from '../nn/network';
+import { OP_INFO } from '../nn/ops';
 import { Tensor, tidy } from '../tensor';
 
 /** Where an op's outputs look in the input: receptive field side and stride, in pixels. */
@@ -22,11 +23,6 @@ export interface Field {
   spatial: boolean;
 }
 
-const SPATIAL_OPS = new Set(['relu', 'clip', 'leaky_relu', 'sigmoid', 'tanh', 'add', 'mul', 'concat', 'batch_norm', 'lrn', 'pad']);
-
-function pair(v: unknown, fallback: number): [number, number] {
-  return Array.isArray(v) && v.length === 2 ? [Number(v[0]), Number(v[1])] : [fallback, fallback];
-}
 
 /** Receptive field of every op node fed by the model's input (VGG19 block5_conv1: 156 px, stride 16). */
 export function receptiveFields(model: LoadedModel): Map<string, Field> {
@@ -48,13 +44,14 @@ export function receptiveFields(model: LoadedModel): Map<string, Field> {
       // An unknown kernel (weights computed by the graph) is taken as 3x3.
       const k = paramShapes.get(d.inputs[1]);
       kernel = k ? [k[0], k[1]] : [3, 3];
-      strides = pair(d.attrs.strides, 1);
-      dilations = pair(d.attrs.dilations, 1);
+      strides = d.attrs.strides;
+      dilations = d.attrs.dilations;
     } else if (d.op === 'max_pool' || d.op === 'avg_pool') {
-      kernel = pair(d.attrs.kernel, 1);
-      strides = pair(d.attrs.strides, 1);
-      dilations = pair(d.attrs.dilations, 1);
-    } else if (!SPATIAL_OPS.has(d.op)) {
+      kernel = d.attrs.kernel;
+      strides = d.attrs.strides;
+      dilations = d.attrs.dilations;
+    } else if (!OP_INFO[d.op].spatial) {
+      // The window ops are the branches above; what is left keeps positions only if spatial.
       spatial = false;
     }
     const reach = Math.max((kernel[0] - 1) * dilations[0], (kernel[1] - 1) * dilations[1]);
@@ -120,26 +117,13 @@ export interface LayerTerm {
   sumTap: string;
 }
 
-/** Serialises forward/backward pairs on a shared network. */
-export class Lock {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 export interface ObjectiveContext {
   /** The model's spatial layers with the objective's nodes (see LayerTerm); inputs: image and core masks. */
   net: Network;
-  /** Serialises the objective network's forward/backward pairs. */
-  lock: Lock;
   /** The spatial layers alone, for their shapes at any size. */
   shapes: Network;
-  /** The whole model, for class windows, with its own lock. */
+  /** The whole model, for class windows. */
   classNet: Network;
-  classLock: Lock;
   input: string;
   terms: LayerTerm[];
   /** A class to raise, through windows of the network's own input size. */
@@ -208,11 +192,14 @@ async function layerTile(
     for (let y = y0; y < y1; ++y) core.fill(1, y * aw + x0, y * aw + x1);
     feeds[t.coreInput] = Tensor.from(core, [1, ah, aw, 1]);
   }
-  const out = await ctx.net.forward(feeds, { taps: ctx.terms.map((t) => t.sumTap), grad: withGrad });
-  const sums = ctx.terms.map((t) => out[t.sumTap].item());
-  if (!withGrad) return { sums };
-  const g = await ctx.net.backward(Object.fromEntries(ctx.terms.map((t, i) => [t.sumTap, weights[i]])));
-  return { sums, grad: g.inputs[ctx.input].data() };
+  const taps = ctx.terms.map((t) => t.sumTap);
+  if (!withGrad) {
+    const out = await ctx.net.forward(feeds, { taps });
+    return { sums: taps.map((t) => out[t].item()) };
+  }
+  const seeds = Object.fromEntries(ctx.terms.map((t, i) => [t.sumTap, weights[i]]));
+  const { taps: out, gradients } = await ctx.net.gradient(feeds, seeds, { taps });
+  return { sums: taps.map((t) => out[t].item()), grad: gradients[0].inputs[ctx.input].data() };
 }
 
 /** One window's class logit, and its gradient seeded with `seedValue`. */
@@ -227,19 +214,24 @@ async function classWindow(
 ): Promise<{ logit: number; grad?: Float32Array }> {
   const [wh, ww] = ctx.classWindow;
   const input = Tensor.from(crop(pixels, W, y0, y0 + wh, x0, x0 + ww), [1, wh, ww, 3]);
-  const out = await ctx.classNet.forward(input, { taps: [ctx.logitsTap], grad: withGrad });
-  const logits = out[ctx.logitsTap];
-  const logit = logits.data()[ctx.classIndex!];
-  if (!withGrad) return { logit };
-  const seed = new Float32Array(logits.size);
-  seed[ctx.classIndex!] = seedValue;
-  const g = await ctx.classNet.backward({ [ctx.logitsTap]: Tensor.from(seed, logits.shape) });
-  return { logit, grad: g.inputs[ctx.input].data() };
+  const taps = [ctx.logitsTap];
+  if (!withGrad) return { logit: (await ctx.classNet.forward(input, { taps }))[ctx.logitsTap].data()[ctx.classIndex!] };
+  const { taps: out, gradients } = await ctx.classNet.gradient(
+    input,
+    (t) => {
+      const seed = new Float32Array(t[ctx.logitsTap].size);
+      seed[ctx.classIndex!] = seedValue;
+      return { [ctx.logitsTap]: Tensor.from(seed, t[ctx.logitsTap].shape) };
+    },
+    { taps },
+  );
+  return { logit: out[ctx.logitsTap].data()[ctx.classIndex!], grad: gradients[0].inputs[ctx.input].data() };
 }
 
 /**
  * The objective at x ([1,H,W,3], network input values) and, with `withGrad`, its gradient:
- * tile by tile when x is larger than the tile size, each tile under the network's lock.
+ * tile by tile when x is larger than the tile size, each tile's forward and backward as one unit
+ * (Network.gradient), so dreams sharing a network do not mix their tiles.
  */
 export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boolean): Promise<Evaluation> {
   const [, H, W] = x.shape;
@@ -261,7 +253,7 @@ export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boole
     for (const r of rows)
       for (const c of cols) {
         ctx.signal?.throwIfAborted();
-        const part = await ctx.lock.run(() => tidy(() => layerTile(ctx, pixels, [H, W], r, c, weights, withGrad)));
+        const part = await tidy(() => layerTile(ctx, pixels, [H, W], r, c, weights, withGrad));
         part.sums.forEach((v, i) => (layerSums[i] += v));
         if (grad && part.grad) addInto(grad, W, part.grad, r.start, c.start, r.end - r.start, c.end - c.start);
         ++tiles;
@@ -276,7 +268,7 @@ export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boole
     for (const y0 of ys)
       for (const x0 of xs) {
         ctx.signal?.throwIfAborted();
-        const part = await ctx.classLock.run(() => tidy(() => classWindow(ctx, pixels, W, y0, x0, 1 / count, withGrad)));
+        const part = await tidy(() => classWindow(ctx, pixels, W, y0, x0, 1 / count, withGrad));
         total += part.logit;
         if (grad && part.grad) addInto(grad, W, part.grad, y0, x0, ctx.classWindow[0], ctx.classWindow[1]);
         ++tiles;
@@ -284,8 +276,8 @@ export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boole
     if (count) classLogit = total / count;
   }
   // Buffers sized for one tile shape are of little use to the next image size: hand them back.
-  await ctx.lock.run(async () => ctx.net.release());
-  if (ctx.classIndex !== undefined) await ctx.classLock.run(async () => ctx.classNet.release());
+  await ctx.net.release();
+  if (ctx.classIndex !== undefined) await ctx.classNet.release();
   const sumSquares = layerSums.reduce((a, b) => a + b, 0);
   return { grad: grad && Tensor.from(grad, [1, H, W, 3]), sumSquares, layerSums, classLogit, tiles };
 }

@@ -8,7 +8,7 @@ import { Graph, NodeDef } from '../nn/graph';
 import { Network } from '../nn/network';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Field, LayerTerm, Lock, ObjectiveContext, receptiveFields } from './dream-gradient';
+import { Field, LayerTerm, ObjectiveContext, receptiveFields } from './dream-gradient';
 import type { DreamOptions, DreamProgress } from './dream';
 
 const WHO = 'dream';
@@ -110,9 +110,8 @@ export interface Prepared {
   spatial: readonly NodeDef[];
   /** Those nodes compiled, for shapes at any size (never run). */
   shapeNet: Network;
-  /** The whole graph (class windows, at the nominal size), and its lock. */
+  /** The whole graph (class windows, at the nominal size). */
   classNet: Network;
-  classLock: Lock;
   /** Node shapes at the model's nominal input size. */
   shapes: Record<string, number[]>;
 }
@@ -138,7 +137,7 @@ export function prepareDream(o: CheckedOptions): Promise<Prepared> {
     const [h, w] = model.inputSize;
     const shapes = classNet.inferShapes({ [model.input]: [1, h, w, 3] });
     const shapeNet = Graph.fromNodes(spatial).compile({ backend: o.backend });
-    return { model, fields, spatial, shapeNet, classNet, classLock: new Lock(), shapes };
+    return { model, fields, spatial, shapeNet, classNet, shapes };
   })();
   cache.set(key, p);
   p.catch(() => cache.delete(key)); // a failed load is not remembered
@@ -214,10 +213,8 @@ export function resolveObjective(
   const net = g.compile({ backend: o.backend });
   const ctx: ObjectiveContext = {
     net,
-    lock: new Lock(),
     shapes: p.shapeNet,
     classNet: p.classNet,
-    classLock: p.classLock,
     input: p.model.input,
     terms,
     classIndex: o.classIndex,

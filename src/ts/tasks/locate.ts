@@ -14,7 +14,7 @@ import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Classification, exclusive, prepareNetwork, topClasses } from './classify';
+import { Classification, prepareNetwork, topClasses } from './classify';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -290,37 +290,48 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
   const [H, W, P] = [height, width, height * width];
   const tap = model.logits ?? model.output;
 
-  return exclusive(net, () => tidy(async () => {
-    // One forward keeps the activations; every class's backward reuses them.
+  return tidy(async () => {
+    // One forward keeps the activations; every class's backward reuses them, as one unit
+    // (Network.gradient), so other calls on the shared network wait rather than interleave.
     step('classify', 0, 1);
     const x = imageToInput(input, model.preprocess);
-    const map = (await net.forward(x, { taps: [tap], grad: true }))[tap];
-    const [, rows, cols, nClasses] = map.shape;
-    const logits = map.data();
-    const classes = topClasses(poolClassMap(logits, nClasses), Math.min(o.topK, nClasses), model.labels);
-    const K = classes.length;
-    step('classify', 1, 1);
-
     const masker = maskGraph(o.blurSigma ?? short / 20).compile({ backend: o.backend });
     // On a GPU the gradients, masks and the PCA's vector work stay in device memory.
     const onDevice = net.backend === 'cuda';
     const device = onDevice ? 'cuda' : 'cpu';
     const masks: Tensor[] = [];
+    let map!: Tensor;
+    let classes: Classification[] = [];
     try {
-      for (const [i, c] of classes.entries()) {
-        step('gradients', i, K);
-        const seed = Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape);
-        const { input: grad } = await net.backward({ [tap]: seed }, { onDevice });
-        const m = (await masker.forward(grad!, { onDevice }))[masker.output].reshape([P]);
-        grad!.dispose();
-        // Mean 1: every class's attention weighs the same in the PCA, however steep its score.
-        scale(m, P / Math.max(norm1(m), 1e-30));
-        masks.push(m);
-      }
+      await net.gradient(
+        x,
+        (out) => {
+          map = out[tap];
+          const logits = map.data();
+          const nClasses = map.shape[3];
+          classes = topClasses(poolClassMap(logits, nClasses), Math.min(o.topK, nClasses), model.labels);
+          step('classify', 1, 1);
+          return classes.map((c) => ({ [tap]: Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape) }));
+        },
+        {
+          taps: [tap],
+          onDevice,
+          release: true, // the activations kept for backward are no longer needed, even after an abort
+          onGradients: async ({ input: grad }, i) => {
+            step('gradients', i, classes.length);
+            const m = (await masker.forward(grad!, { onDevice }))[masker.output].reshape([P]);
+            grad!.dispose();
+            // Mean 1: every class's attention weighs the same in the PCA, however steep its score.
+            scale(m, P / Math.max(norm1(m), 1e-30));
+            masks.push(m);
+          },
+        },
+      );
     } finally {
-      net.release(); // the activations kept for backward are no longer needed, even after an abort
       masker.dispose();
     }
+    const [, rows, cols, nClasses] = map.shape;
+    const K = classes.length;
     step('gradients', K, K);
 
     // PCA of the centred masks: covariance from K² native dot products (on the
@@ -372,5 +383,5 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
       components,
     };
     return result;
-  }));
+  });
 }

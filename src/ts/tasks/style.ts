@@ -16,6 +16,7 @@ import { Image, readImage, resizeImage } from '../image/io';
 import { axpy, scale } from '../linalg';
 import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
+import { OP_INFO } from '../nn/ops';
 import { abortError, adam, lbfgs, OptimizeResult, StopReason } from '../optim';
 import { rms } from '../optim/lbfgs';
 import { Tensor } from '../tensor';
@@ -130,9 +131,6 @@ export interface StyleResult {
 const WHO = 'style';
 const DEFAULT_CONTENT_LAYERS = ['block4_conv2'];
 const DEFAULT_STYLE_LAYERS = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
-/** Ops that keep an NHWC feature map: a layer after any other op (flatten, dense) cannot be tapped at any size. */
-const SPATIAL_OPS = new Set(['conv2d', 'relu', 'clip', 'leaky_relu', 'sigmoid', 'tanh', 'max_pool', 'avg_pool', 'batch_norm']);
-['lrn', 'add', 'mul', 'pad', 'concat'].forEach((op) => SPATIAL_OPS.add(op));
 
 type Weighted = { image: Image; weight: number };
 
@@ -241,7 +239,8 @@ function spatialLayers(model: Model): Set<string> {
   const params = new Set<string>();
   for (const d of model.graph.nodes()) {
     if (d.kind === 'param') params.add(d.name);
-    if (d.kind === 'op' && SPATIAL_OPS.has(d.op) && d.inputs.every((i) => spatial.has(i) || params.has(i))) spatial.add(d.name);
+    // Spatial ops keep an NHWC feature map: a layer after any other op (flatten, dense) cannot be tapped at any size.
+    if (d.kind === 'op' && OP_INFO[d.op].spatial && d.inputs.every((i) => spatial.has(i) || params.has(i))) spatial.add(d.name);
   }
   return new Set(model.layers.filter((l) => spatial.has(l)));
 }
@@ -421,7 +420,7 @@ export async function style(
       const seeds = Object.fromEntries(terms.map((t) => [t.tap, t.weight]));
       const evals: StyleLosses[] = [];
       const objective = async (x: Tensor) => {
-        const out = await net.forward(x, { taps: terms.map((t) => t.tap), grad: true, onDevice });
+        const { taps: out, gradients } = await net.gradient(x, seeds, { taps: terms.map((t) => t.tap), onDevice });
         const l: StyleLosses = { total: 0, content: 0, style: 0, tv: 0 };
         for (const t of terms) {
           l[t.kind] += out[t.tap].item() * t.weight;
@@ -429,8 +428,7 @@ export async function style(
         }
         l.total = l.content + l.style + l.tv;
         evals.push(l);
-        const { input } = await net.backward(seeds, { onDevice });
-        return { loss: l.total, grad: input! };
+        return { loss: l.total, grad: gradients[0].input! };
       };
       // Both optimizers report right after evaluating the point they report, so evals' last entry is its terms.
       const onIteration = async (iteration: number, loss: number, x: Tensor) => {
