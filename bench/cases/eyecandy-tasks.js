@@ -6,7 +6,7 @@ const path = require('path');
 const { shared, time, median, report } = require('./common');
 const { Tensor } = require('../../dist');
 const { loadTfjs } = require('../../dist/models/tfjs');
-const { featureGraph } = require('../../dist/models/features');
+const { featureGraph } = require('../../dist/nn/rewrites/features');
 
 const STYLE = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
 

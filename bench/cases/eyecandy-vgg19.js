@@ -3,7 +3,7 @@ const path = require('path');
 const { shared, time, median, report } = require('./common');
 const { Tensor } = require('../../dist');
 const { loadTfjs } = require('../../dist/models/tfjs');
-const { featureGraph } = require('../../dist/models/features');
+const { featureGraph } = require('../../dist/nn/rewrites/features');
 
 (async () => {
   const t0 = process.hrtime.bigint();

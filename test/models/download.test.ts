@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cacheDir, DownloadError, fetchFile, progressBar, RemoteFile, verifyFile } from '../../src/ts/models/download';
+import { cacheDir, DownloadError, fetchFile, progressBar, RemoteFile, verifyFile } from '../../src/ts/models/zoo/download';
 import { rng } from '../helpers';
 
 // Every server here is on 127.0.0.1: these tests may use URLs (see test/setup.ts).

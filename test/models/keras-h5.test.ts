@@ -6,8 +6,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { Graph, Tensor } from '../../src/ts';
-import { vggConfig } from '../../src/ts/models/architectures';
-import { h5wasm, loadKerasH5 } from '../../src/ts/models/keras-h5';
+import { vggConfig } from '../../src/ts/models/keras/architectures';
+import { h5wasm, loadKerasH5 } from '../../src/ts/models/keras/h5';
 import { randomData } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-h5-'));

@@ -5,7 +5,7 @@ import * as path from 'path';
 
 import { Tensor } from '../../src/ts';
 import { Network } from '../../src/ts/nn/network';
-import { toFullyConvolutional } from '../../src/ts/models/fcn';
+import { toFullyConvolutional } from '../../src/ts/nn/rewrites/fcn';
 import { loadTfjs } from '../../src/ts/models/tfjs';
 import { LoadedModel } from '../../src/ts/models/types';
 import { readF32, SHARED, top5 } from '../reference';

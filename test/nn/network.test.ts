@@ -1,6 +1,7 @@
 // A network's calls run one at a time in the order made, and gradient() runs a
 // forward and its backward passes as one unit, so concurrent callers need no lock.
 import { Graph, Tensor } from '../../src/ts';
+import { Seeds } from '../../src/ts/nn/network';
 import { randomData } from '../helpers';
 
 function net() {
@@ -29,7 +30,7 @@ test('seeds computed from the taps, several sets on one forward, handed over one
   const n = net();
   const x = input(2);
   const seen: number[][] = [];
-  const r = await n.gradient(x, (t) => [{ r: Tensor.from(new Float32Array(t.r.size).fill(1), t.r.shape) }, { s: 2 }], {
+  const r = await n.gradient(x, (t): Seeds[] => [{ r: Tensor.from(new Float32Array(t.r.size).fill(1), t.r.shape) }, { s: 2 }], {
     taps: ['r', 's'],
     onGradients: (g, i) => void (seen[i] = Array.from(g.input!.data())),
   });

@@ -8,14 +8,15 @@ import { promisify } from 'util';
 
 import { Image, readImage } from '../../src/ts/image/io';
 import { dot, norm2 } from '../../src/ts/linalg';
-import { featureGraph } from '../../src/ts/models/features';
+import { featureGraph } from '../../src/ts/nn/rewrites/features';
 import { loadModel } from '../../src/ts/models/load';
 import { imageToInput, inputRange } from '../../src/ts/models/preprocess';
 import { Graph } from '../../src/ts/nn/graph';
 import { tidy } from '../../src/ts/tensor';
 import { ascend, dream, DreamProgress } from '../../src/ts/tasks/dream';
-import { evaluate, planAxis } from '../../src/ts/tasks/dream-gradient';
-import { checkDreamOptions, prepareDream, resolveObjective } from '../../src/ts/tasks/dream-setup';
+import { evaluate, planAxis } from '../../src/ts/tasks/dream/gradient';
+import { checkDreamOptions } from '../../src/ts/tasks/dream/options';
+import { prepareDream, resolveObjective } from '../../src/ts/tasks/dream/setup';
 
 const shared = process.env.EYECANDY_SHARED ?? path.resolve(__dirname, '../../../shared');
 const photo = (f: string) => path.join(shared, 'images/photos', f);

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 
 import { Image, readImage, resizeImage } from '../../src/ts/image/io';
-import { featureGraph } from '../../src/ts/models/features';
+import { featureGraph } from '../../src/ts/nn/rewrites/features';
 import { loadModel, Model } from '../../src/ts/models/load';
 import { imageToInput } from '../../src/ts/models/preprocess';
 import { Network } from '../../src/ts/nn/network';

@@ -1,5 +1,5 @@
 // eyecandy classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--backend B] [--tf32]
-import { progressBar } from '../models/download';
+import { progressBar } from '../models/zoo/download';
 import { classify, ClassifyResult } from '../tasks/classify';
 import { parseArgs, UsageError } from './args';
 

@@ -2,9 +2,9 @@
 //   [--octave-scale S] [--steps N] [--step-size S] [--jitter PX] [--tile N] [--tile-margin PX]
 //   [--seed N] [--size PX] [--model NAME|PATH] [--backend B] [--json] [--mirror DIR]
 import { Image, readImage, resizeImage, writeImage } from '../image/io';
-import { progressBar } from '../models/download';
+import { progressBar } from '../models/zoo/download';
 import { dream, DreamOptions, DreamProgress } from '../tasks/dream';
-import { checkDreamOptions } from '../tasks/dream-setup';
+import { checkDreamOptions } from '../tasks/dream/options';
 import { parseArgs, UsageError } from './args';
 
 /** "block4_conv2:1,2,3" -> ['block4_conv2', [1, 2, 3]]; the indices are checked by dream(). */

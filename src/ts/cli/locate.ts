@@ -4,7 +4,7 @@
 import * as path from 'path';
 
 import { readImage } from '../image/io';
-import { progressBar } from '../models/download';
+import { progressBar } from '../models/zoo/download';
 import { locate, LocateResult, LocateStep } from '../tasks/locate';
 import { locateToJson, writeLocateReport } from '../tasks/report';
 import { parseArgs, UsageError } from './args';

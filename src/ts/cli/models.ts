@@ -1,7 +1,7 @@
 // eyecandy models list|fetch|verify|path
-import { cacheDir, localPath, progressBar, verifyFile } from '../models/download';
+import { cacheDir, localPath, progressBar, verifyFile } from '../models/zoo/download';
 import { fetchModel, LABELS_FILE, ZOO, zooEntry } from '../models/zoo';
-import { fetchFile } from '../models/download';
+import { fetchFile } from '../models/zoo/download';
 import { parseArgs, UsageError } from './args';
 
 const SPEC = { json: { type: 'boolean' as const }, mirror: { type: 'string' as const }, 'cache-dir': { type: 'string' as const } };

@@ -5,7 +5,7 @@
 import * as path from 'path';
 
 import { writeImage } from '../image/io';
-import { progressBar } from '../models/download';
+import { progressBar } from '../models/zoo/download';
 import { style, StyleLosses, StyleOptions, StyleProgress } from '../tasks/style';
 import { parseArgs, UsageError } from './args';
 

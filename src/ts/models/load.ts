@@ -4,9 +4,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { checkOneOf } from '../validate';
-import { vggConfig } from './architectures';
-import { FetchOptions } from './download';
-import { loadKerasH5 } from './keras-h5';
+import { vggConfig } from './keras/architectures';
+import { FetchOptions } from './zoo/download';
+import { loadKerasH5 } from './keras/h5';
 import { loadOnnx } from './onnx';
 import { loadTflite } from './tflite';
 import { loadTfjs } from './tfjs';

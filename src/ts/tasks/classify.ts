@@ -1,12 +1,14 @@
 // classify: top-N ImageNet classes of an image, at the network's input size or
 // at any size through the fully convolutional network.
-import { Image, readImage, resizeImage } from '../image/io';
-import { toFullyConvolutional, MapPooling, poolClassMap, softmax } from '../models/fcn';
-import { loadModel, LoadModelOptions, Model } from '../models/load';
+import { Image, resizeImage } from '../image/io';
+import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
-import { Network } from '../nn/network';
-import { keep, tidy } from '../tensor';
-import { checkBoolean, checkInteger, checkOneOf, invalidParameterError } from '../validate';
+import { MapPooling, poolClassMap, softmax } from '../nn/rewrites/fcn';
+import { tidy } from '../tensor';
+import { checkBoolean, checkInteger, checkOneOf } from '../validate';
+import { BackendName, checkCommon, Classification, readSource, taskNetwork, topClasses } from './runtime';
+
+export type { Classification };
 
 export interface ClassifyOptions extends LoadModelOptions {
   /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
@@ -28,18 +30,9 @@ export interface ClassifyOptions extends LoadModelOptions {
   /** Any size only: how the class map becomes one vector. Default 'mean_logits'. */
   pooling?: MapPooling;
   /** 'cpu' (default), 'cuda' or 'auto'. */
-  backend?: 'cpu' | 'cuda' | 'auto';
+  backend?: BackendName;
   /** With the 'cuda' backend: convolutions and dense layers on TF32 tensor cores (about 1e-3 relative). Default false. */
   tf32?: boolean;
-}
-
-export interface Classification {
-  /** Output index (0-based, in the model's own numbering). */
-  index: number;
-  /** Class name, or `class <index>` when the model has no labels. */
-  label: string;
-  /** Softmax probability (for 'max_softmax' pooling: the best per-window probability). */
-  probability: number;
 }
 
 export interface ClassifyResult {
@@ -52,55 +45,6 @@ export interface ClassifyResult {
   mapSize?: [number, number];
 }
 
-export interface PreparedNetwork {
-  model: Model;
-  net: Network;
-}
-
-const cache = new Map<string, Promise<PreparedNetwork>>();
-// Models given as objects: their networks live as long as the model object does.
-const objectCache = new WeakMap<Model, Map<string, Promise<PreparedNetwork>>>();
-
-/**
- * A compiled network per (model, backend, fully convolutional, tf32), shared by the tasks
- * (classify, locate): kept for the process's lifetime for a zoo name or path, and as long as the
- * model object for a loaded model, so repeated calls do not compile (and upload) it again.
- */
-export function prepareNetwork(
-  model: string | Model,
-  options: LoadModelOptions & { backend?: 'cpu' | 'cuda' | 'auto'; tf32?: boolean },
-  fcn: boolean,
-): Promise<PreparedNetwork> {
-  const backend = options.backend ?? 'cpu';
-  const tf32 = options.tf32 ?? false;
-  let store = cache;
-  let key = `${model}|${backend}|${fcn}|${tf32}`;
-  if (typeof model !== 'string') {
-    if (!objectCache.has(model)) objectCache.set(model, new Map());
-    store = objectCache.get(model)!;
-    key = `${backend}|${fcn}|${tf32}`;
-  }
-  if (store.has(key)) return store.get(key)!;
-  const p = (async () => {
-    const base = typeof model === 'string' ? await loadModel(model, options) : model;
-    const m = (fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base) as Model;
-    // The cached weights must outlive a tidy() the first caller may be running in.
-    for (const d of m.graph.nodes()) if (d.kind === 'param') keep(d.value);
-    return { model: m, net: m.graph.compile({ backend, tf32 }) };
-  })();
-  store.set(key, p);
-  p.catch(() => store.delete(key)); // a failed load is not remembered
-  return p;
-}
-
-/** The k highest scores as classes with labels. */
-export function topClasses(scores: Float32Array, k: number, labels: string[] | undefined): Classification[] {
-  return Array.from(scores.keys())
-    .sort((a, b) => scores[b] - scores[a])
-    .slice(0, k)
-    .map((index) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: scores[index] }));
-}
-
 /** Classifies one image (a path, encoded bytes, or decoded pixels). */
 export async function classify(image: string | Uint8Array | Image, options: ClassifyOptions = {}): Promise<ClassifyResult> {
   const who = 'classify';
@@ -108,22 +52,13 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   const anySize = checkBoolean(who, 'anySize', options.anySize ?? false);
   if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
   const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'mean_logits', ['mean_logits', 'max_softmax'] as const);
-  checkOneOf(who, 'backend', options.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const);
-  checkBoolean(who, 'tf32', options.tf32 ?? false);
-  const modelSpec = options.model ?? 'vgg16';
-  if (typeof modelSpec !== 'string' && !(modelSpec && typeof modelSpec === 'object' && 'graph' in modelSpec))
-    throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', modelSpec);
+  const common = checkCommon(who, options, ['onProgress']);
 
-  const { model, net } = await prepareNetwork(modelSpec, options, anySize);
+  const { model, net } = await taskNetwork(common.model, common.load, { backend: common.backend, tf32: common.tf32, fcn: anySize });
   const [mh, mw] = model.inputSize;
   let resize;
   if (!anySize) resize = { width: options.size ?? mw, height: options.size ?? mh, mode: 'squash' as const };
-  const img =
-    typeof image === 'string' || image instanceof Uint8Array
-      ? await readImage(image, { resize })
-      : resize
-        ? await resizeImage(image, resize)
-        : image;
+  const img = await readSource(image, resize);
   let input = img;
   if (anySize) {
     const short = options.size ?? Math.min(mh, mw);

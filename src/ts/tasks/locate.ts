@@ -5,16 +5,16 @@
 // ("dog classes look here, cat classes look there"), so each of its signs is a
 // region of its own, and the image seen through that region is classified
 // again: the "eigen-dog" and the "eigen-cat".
-import { Image, readImage, resizeImage } from '../image/io';
+import { Image, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
-import { poolClassMap, softmax } from '../models/fcn';
+import { poolClassMap, softmax } from '../nn/rewrites/fcn';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { Graph } from '../nn/graph';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Classification, prepareNetwork, topClasses } from './classify';
+import { checkInteger, checkNumber, checkOneOf } from '../validate';
+import { BackendName, checkCommon, checkFunction, Classification, readSource, taskNetwork, throwIfAborted, topClasses } from './runtime';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -46,7 +46,7 @@ export interface LocateOptions extends LoadModelOptions {
    */
   objective?: 'logSoftmax' | 'logit';
   /** 'cpu' (default), 'cuda' or 'auto'. */
-  backend?: 'cpu' | 'cuda' | 'auto';
+  backend?: BackendName;
   /** With the 'cuda' backend: convolutions and dense layers on TF32 tensor cores (about 1e-3 relative). Default false. */
   tf32?: boolean;
   /** Called as work advances, after the model is loaded: `done` of `total` units of `step`. Default none. */
@@ -190,16 +190,9 @@ function checkOptions(o: LocateOptions) {
     threshold: checkNumber(who, 'maskThreshold', o.maskThreshold ?? 0.5, 0, 1),
     seed: checkOneOf(who, 'seed', o.seed ?? 'softmax', ['softmax', 'uniform'] as const),
     objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
-    backend: checkOneOf(who, 'backend', o.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const),
-    tf32: checkBoolean(who, 'tf32', o.tf32 ?? false),
-    model: o.model ?? 'vgg16',
+    ...checkCommon(who, o),
   };
-  if (typeof checked.model !== 'string' && !(checked.model && typeof checked.model === 'object' && 'graph' in checked.model))
-    throw invalidParameterError(who, 'model', 'a zoo name, a path or a loaded model', checked.model);
-  if (o.onStep !== undefined && typeof o.onStep !== 'function') throw invalidParameterError(who, 'onStep', 'function', o.onStep);
-  // Duck-typed as the download does: a signal from another realm (vm, jest) is still a signal.
-  if (o.signal !== undefined && typeof (o.signal as Partial<AbortSignal> | null)?.throwIfAborted !== 'function')
-    throw invalidParameterError(who, 'signal', 'AbortSignal', o.signal);
+  checkFunction(who, 'onStep', o.onStep);
   return checked;
 }
 
@@ -275,12 +268,12 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
 export async function locate(image: string | Uint8Array | Image, options: LocateOptions = {}): Promise<LocateResult> {
   const o = checkOptions(options);
   const step = (s: LocateStep, done: number, total: number) => {
-    options.signal?.throwIfAborted();
+    throwIfAborted(o.signal);
     options.onStep?.(s, done, total);
   };
-  options.signal?.throwIfAborted();
-  const src = typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : image;
-  const { model, net } = await prepareNetwork(o.model, { ...options, backend: o.backend, tf32: o.tf32 }, true);
+  throwIfAborted(o.signal);
+  const src = await readSource(image);
+  const { model, net } = await taskNetwork(o.model, o.load, { backend: o.backend, tf32: o.tf32, fcn: true });
   const [mh, mw] = model.inputSize;
   const short = o.size ?? Math.min(mh, mw);
   const k = short / Math.min(src.width, src.height);

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { invalidParameterError } from '../../validate';
-import { fetchFile, FetchOptions, RemoteFile } from '../download';
+import { fetchFile, FetchOptions, RemoteFile } from './download';
 import { Preprocess } from '../types';
 import { VGG19_UINT8_FILES } from './vgg19-uint8';
 

@@ -2,89 +2,21 @@
 // channels, or a class) respond more strongly, at several scales (octaves)
 // from the smallest up, carrying the detail added at each scale to the next,
 // with a random roll (jitter) each step and the pixels kept in range. Large
-// images are processed tile by tile (see dream-gradient.ts), so memory is
+// images are processed tile by tile (see gradient.ts), so memory is
 // bounded by the tile size, not the image size.
-import { Image, readImage, resizeImage } from '../image/io';
-import { axpy, clampChannels, norm1, roll } from '../linalg';
-import { FetchOptions } from '../models/download';
-import { LoadModelOptions, Model } from '../models/load';
-import { deprocessPixels, imageToInput, inputRange } from '../models/preprocess';
-import { Preprocess } from '../models/types';
-import { Graph } from '../nn/graph';
-import { Tensor, tidy } from '../tensor';
-import { evaluate, Evaluation, ObjectiveContext } from './dream-gradient';
-import { checkDreamOptions, CheckedOptions, prepareDream, resolveObjective } from './dream-setup';
+import { Image, resizeImage } from '../../image/io';
+import { axpy, clampChannels, norm1, roll } from '../../linalg';
+import { imageToInput, inputRange } from '../../models/preprocess';
+import { Preprocess } from '../../models/types';
+import { Graph } from '../../nn/graph';
+import { Tensor, tidy } from '../../tensor';
+import { evaluate, Evaluation, ObjectiveContext } from './gradient';
+import { checkDreamOptions, CheckedOptions, DreamOptions, DreamProgress } from './options';
+import { prepareDream, resolveObjective } from './setup';
+import { inputToImage, readSource, throwIfAborted } from '../runtime';
+import { mulberry32 } from '../../random';
 
-export interface DreamProgress {
-  /** 1-based octave, of `octaves` actually run (those too small for the network are skipped). */
-  octave: number;
-  octaves: number;
-  /** 1-based step within the octave, of `steps`. */
-  step: number;
-  steps: number;
-  /** The objective (see DreamResult.objective) at this octave's size, before this step's update. */
-  objective: number;
-  /** Size of this octave's image. */
-  width: number;
-  height: number;
-  /** The image after this step, at the octave's size; only with progressImages: true. */
-  image?: Image;
-}
-
-export interface DreamOptions extends Omit<LoadModelOptions, 'onProgress'> {
-  /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
-  model?: string | Model;
-  /**
-   * Layers whose L2 magnitude to raise (1..16 names of the model's spatial layers). With several,
-   * each counts by its gain relative to the input (Σ A² / Σ A²₀), so a layer of large activations
-   * does not drown the others. Default ['block4_conv3', 'block5_conv2'] for VGG16/19 (dog faces and
-   * eyes at the scale of objects, fur and swirls at the scale of texture); for other models the
-   * spatial layer 70% of the way in. The default is used only when neither `channels` nor
-   * `classIndex` is given.
-   */
-  layers?: string[];
-  /** Only these channel indices count for a layer, e.g. { block4_conv2: [12, 97] }; such a layer joins `layers`. Default none. */
-  channels?: Record<string, number[]>;
-  /**
-   * Raise this class's logit (0..classes−1) instead of (or besides) layers. The network sees
-   * windows of its own input size (224×224 for VGG) covering the image, so octaves smaller than
-   * that are skipped and the image must be at least that large. With layers too, the class's
-   * gradient is simply added to theirs (their balance is not tuned). Default none.
-   */
-  classIndex?: number;
-  /** Gradient steps per octave, integer 1..1000. Default 10. */
-  steps?: number;
-  /** Step length in pixel levels (of 0..255) per unit of mean |gradient|, number 0.01..100. Default 1.5. */
-  stepSize?: number;
-  /** Scales processed, integer 1..12. Default 4. */
-  octaves?: number;
-  /** Size ratio between octaves, number 1.1..2.0. Default 1.4. */
-  octaveScale?: number;
-  /** Largest random shift (with wrap-around) per step in pixels, integer 0..256. Default 32. */
-  jitter?: number;
-  /** Largest tile (margin included) run through the network, pixels, integer 64..8192. Default 512. */
-  tileSize?: number;
-  /**
-   * Context each tile sees beyond the part of the image it owns, pixels, integer 0..1024. Default:
-   * half the receptive field of the deepest layer, rounded up to its stride (VGG block5_conv2: 96),
-   * which makes the tiled gradient equal the whole-image one; smaller is faster but may leave faint
-   * seams (the jitter moves them every step). Rounded up to the layer's stride, and capped so a
-   * tile owns at least a quarter of its side.
-   */
-  tileMargin?: number;
-  /** Seed of the jitter, integer 0..4294967295. Default 0 (the same result every run). */
-  seed?: number;
-  /** 'cpu' (default), 'cuda' or 'auto'. */
-  backend?: 'cpu' | 'cuda' | 'auto';
-  /** Called after every step. Default none. */
-  onProgress?: (progress: DreamProgress) => void;
-  /** Pass the current image to onProgress (costs a conversion per step). Default false. */
-  progressImages?: boolean;
-  /** Download progress of the model on first use (see FetchOptions.onProgress). Default none. */
-  onDownload?: FetchOptions['onProgress'];
-  /** Stops the download or the dreaming (checked before every tile); rejects with signal.reason. Default none. */
-  signal?: AbortSignal;
-}
+export type { DreamOptions, DreamProgress };
 
 export interface DreamResult {
   /** The dreamed image, the size of the input. */
@@ -103,17 +35,6 @@ export interface DreamResult {
   octaveSizes: [number, number][];
   /** The layers the objective used. */
   layers: string[];
-}
-
-/** Mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface AscentOptions {
@@ -140,7 +61,7 @@ export function objectiveValue(ctx: ObjectiveContext, e: Evaluation): number {
 export async function ascend(ctx: ObjectiveContext, x: Tensor, o: AscentOptions): Promise<number> {
   let tiles = 0;
   for (let step = 1; step <= o.steps; ++step) {
-    o.signal?.throwIfAborted();
+    throwIfAborted(o.signal);
     const dy = o.jitter ? Math.floor(o.random() * (2 * o.jitter + 1)) - o.jitter : 0;
     const dx = o.jitter ? Math.floor(o.random() * (2 * o.jitter + 1)) - o.jitter : 0;
     const objective = await tidy(async () => {
@@ -170,12 +91,6 @@ async function resizeTensor(x: Tensor, height: number, width: number): Promise<T
   }
 }
 
-function toImage(x: Tensor, pre: Preprocess): Image {
-  const [, height, width] = x.shape;
-  const rgb = new Uint8ClampedArray(deprocessPixels(x.data(), pre));
-  return { width, height, data: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length) };
-}
-
 /** Octave sizes, smallest first, leaving out those smaller than minSide (the full size is always kept). */
 function octaveSizes(height: number, width: number, o: CheckedOptions, minSide: number): [number, number][] {
   const sizes: [number, number][] = [];
@@ -202,7 +117,7 @@ async function dreamOctaves({ ctx, o, img, pre, sizes }: Run, original: Tensor):
   const range = inputRange(pre);
   // stepSize is in pixel levels; the network's units may be scaled (e.g. [-1, 1]).
   const unit = range.hi.reduce((s, hi, c) => s + (hi - range.lo[c]) / 255, 0) / range.hi.length;
-  const random = rng(o.seed);
+  const random = mulberry32(o.seed);
   let tiles = 0;
   let x: Tensor | undefined;
   let prevBase: Tensor | undefined;
@@ -238,21 +153,20 @@ async function dreamOctaves({ ctx, o, img, pre, sizes }: Run, original: Tensor):
           objective,
           width: w,
           height: h,
-          image: o.progressImages ? toImage(current, pre) : undefined,
+          image: o.progressImages ? inputToImage(current, pre) : undefined,
         }),
     });
     prevBase = base;
   }
-  return { image: toImage(x!, pre), tiles };
+  return { image: inputToImage(x!, pre), tiles };
 }
 
 /** Deep Dream on one image (a path, encoded bytes, or decoded pixels). */
 export async function dream(image: string | Uint8Array | Image, options: DreamOptions = {}): Promise<DreamResult> {
   const started = Date.now();
   const o = checkDreamOptions(options);
-  const img =
-    typeof image === 'string' || image instanceof Uint8Array ? await readImage(image) : await resizeImage(image, {});
-  o.signal?.throwIfAborted();
+  const img = await readSource(image);
+  throwIfAborted(o.signal);
   const prepared = await prepareDream(o);
   const { ctx, minSide, layers, dispose } = resolveObjective(prepared, o, img);
   const pre = prepared.model.preprocess;

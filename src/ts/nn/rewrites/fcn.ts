@@ -7,10 +7,10 @@
 // layer a 1×1 convolution. On the nominal input size the map is 1×1 and equals
 // the original output; a larger image gives one class vector per window
 // position (VGG: a window of 224 px every 32 px).
-import { NodeDef, Graph } from '../nn/graph';
-import { OP_INFO } from '../nn/ops';
-import { Tensor } from '../tensor';
-import { LoadedModel } from './types';
+import { NodeDef, Graph } from '../graph';
+import { OP_INFO } from '../ops';
+import { Tensor } from '../../tensor';
+import { LoadedModel } from '../../models/types';
 
 export interface FullyConvolutionalOptions {
   /**

@@ -1,15 +1,16 @@
-// dream's option checks (all done before any work) and its model preparation:
-// the compiled free-size network, cached per model and backend, and the
-// objective (layers, channels, class) resolved against the model.
-import { Image } from '../image/io';
-import { featureGraph } from '../models/features';
-import { loadModel, LoadModelOptions, Model } from '../models/load';
-import { Graph, NodeDef } from '../nn/graph';
-import { Network } from '../nn/network';
-import { Tensor } from '../tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { Field, LayerTerm, ObjectiveContext, receptiveFields } from './dream-gradient';
-import type { DreamOptions, DreamProgress } from './dream';
+// dream's model preparation: the compiled free-size network, cached per model
+// and backend (see runtime.ts), and the objective (layers, channels, class)
+// resolved against the model.
+import { Image } from '../../image/io';
+import { Model } from '../../models/load';
+import { Graph, NodeDef } from '../../nn/graph';
+import { Network } from '../../nn/network';
+import { featureGraph } from '../../nn/rewrites/features';
+import { Tensor } from '../../tensor';
+import { checkInteger, invalidParameterError } from '../../validate';
+import { taskCached } from '../runtime';
+import { Field, LayerTerm, ObjectiveContext, receptiveFields } from './gradient';
+import { CheckedOptions } from './options';
 
 const WHO = 'dream';
 /**
@@ -18,90 +19,6 @@ const WHO = 'dream';
  * alone is mostly concentric eyes; block5_conv3 and deeper smear the photo into animal bodies.)
  */
 export const DEFAULT_VGG_LAYERS = ['block4_conv3', 'block5_conv2'];
-
-export interface CheckedOptions {
-  model: string | Model;
-  layers?: string[];
-  channels?: [string, number[]][];
-  classIndex?: number;
-  steps: number;
-  stepSize: number;
-  octaves: number;
-  octaveScale: number;
-  jitter: number;
-  tileSize: number;
-  tileMargin?: number;
-  seed: number;
-  backend: 'cpu' | 'cuda' | 'auto';
-  onProgress?: (p: DreamProgress) => void;
-  progressImages: boolean;
-  signal?: AbortSignal;
-  load: LoadModelOptions;
-}
-
-function optionalString(name: string, v: unknown): void {
-  if (v !== undefined && typeof v !== 'string') throw invalidParameterError(WHO, name, 'string', v);
-}
-
-/** Every check that needs no model; throws the validate.ts texts. */
-export function checkDreamOptions(options: DreamOptions): CheckedOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw invalidParameterError(WHO, 'options', 'object', options);
-  const o = options;
-  const model = o.model ?? 'vgg16';
-  if (typeof model !== 'string' && !(model && typeof model === 'object' && 'graph' in model))
-    throw invalidParameterError(WHO, 'model', 'a zoo name, a path or a loaded model', model);
-  let layers: string[] | undefined;
-  if (o.layers !== undefined) {
-    if (!Array.isArray(o.layers) || o.layers.length < 1 || o.layers.length > 16)
-      throw invalidParameterError(WHO, 'layers', 'array of 1 to 16 layer names', o.layers);
-    o.layers.forEach((l, i) => {
-      if (typeof l !== 'string' || !l) throw invalidParameterError(WHO, `layers[${i}]`, "one of the model's layers", l);
-    });
-    layers = [...new Set(o.layers)];
-  }
-  let channels: [string, number[]][] | undefined;
-  if (o.channels !== undefined) {
-    if (o.channels === null || typeof o.channels !== 'object' || Array.isArray(o.channels) || !Object.keys(o.channels).length)
-      throw invalidParameterError(WHO, 'channels', 'object of layer name -> channel indices', o.channels);
-    channels = Object.entries(o.channels).map(([layer, list]) => {
-      if (!Array.isArray(list) || !list.length)
-        throw invalidParameterError(WHO, `channels.${layer}`, 'non-empty array of channel indices', list);
-      list.forEach((c, i) => checkInteger(WHO, `channels.${layer}[${i}]`, c, 0, 65535));
-      return [layer, [...new Set(list)]];
-    });
-  }
-  const classIndex = o.classIndex === undefined ? undefined : checkInteger(WHO, 'classIndex', o.classIndex, 0, 65535);
-  const signal = o.signal;
-  // Duck-typed: a signal from another realm (vm, jest) is still a signal.
-  if (signal !== undefined && typeof (signal as Partial<AbortSignal> | null)?.throwIfAborted !== 'function')
-    throw invalidParameterError(WHO, 'signal', 'AbortSignal', signal);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
-    throw invalidParameterError(WHO, 'onProgress', 'function', o.onProgress);
-  if (o.onDownload !== undefined && typeof o.onDownload !== 'function')
-    throw invalidParameterError(WHO, 'onDownload', 'function', o.onDownload);
-  optionalString('mirror', o.mirror);
-  optionalString('cacheDir', o.cacheDir);
-  return {
-    model,
-    layers,
-    channels,
-    classIndex,
-    steps: checkInteger(WHO, 'steps', o.steps ?? 10, 1, 1000),
-    stepSize: checkNumber(WHO, 'stepSize', o.stepSize ?? 1.5, 0.01, 100),
-    octaves: checkInteger(WHO, 'octaves', o.octaves ?? 4, 1, 12),
-    octaveScale: checkNumber(WHO, 'octaveScale', o.octaveScale ?? 1.4, 1.1, 2),
-    jitter: checkInteger(WHO, 'jitter', o.jitter ?? 32, 0, 256),
-    tileSize: checkInteger(WHO, 'tileSize', o.tileSize ?? 512, 64, 8192),
-    tileMargin: o.tileMargin === undefined ? undefined : checkInteger(WHO, 'tileMargin', o.tileMargin, 0, 1024),
-    seed: checkInteger(WHO, 'seed', o.seed ?? 0, 0, 4294967295),
-    backend: checkOneOf(WHO, 'backend', o.backend ?? 'cpu', ['cpu', 'cuda', 'auto'] as const),
-    onProgress: o.onProgress,
-    progressImages: checkBoolean(WHO, 'progressImages', o.progressImages ?? false),
-    signal,
-    load: { ...o, onProgress: o.onDownload, signal } as LoadModelOptions,
-  };
-}
 
 export interface Prepared {
   model: Model;
@@ -116,19 +33,9 @@ export interface Prepared {
   shapes: Record<string, number[]>;
 }
 
-const byName = new Map<string, Promise<Prepared>>();
-const byModel = new WeakMap<Model, Map<string, Promise<Prepared>>>();
-
-/** The model and its networks, kept for the process's lifetime (per model and backend). */
+/** The model and its networks, kept as long as the model (per model and backend). */
 export function prepareDream(o: CheckedOptions): Promise<Prepared> {
-  const spec = o.model;
-  const cache = typeof spec === 'string' ? byName : byModel.get(spec) ?? new Map<string, Promise<Prepared>>();
-  if (typeof spec !== 'string') byModel.set(spec, cache);
-  const key = typeof spec === 'string' ? `${spec}|${o.backend}` : o.backend;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const p = (async (): Promise<Prepared> => {
-    const model = typeof spec === 'string' ? await loadModel(spec, o.load) : spec;
+  return taskCached(o.model, o.load, `dream|${o.backend}`, (model): Prepared => {
     const fields = receptiveFields(model);
     const whole = featureGraph(model);
     // Weights are shared, not copied: every network built from these nodes costs no weight memory.
@@ -138,10 +45,7 @@ export function prepareDream(o: CheckedOptions): Promise<Prepared> {
     const shapes = classNet.inferShapes({ [model.input]: [1, h, w, 3] });
     const shapeNet = Graph.fromNodes(spatial).compile({ backend: o.backend });
     return { model, fields, spatial, shapeNet, classNet, shapes };
-  })();
-  cache.set(key, p);
-  p.catch(() => cache.delete(key)); // a failed load is not remembered
-  return p;
+  });
 }
 
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);

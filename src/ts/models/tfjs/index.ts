@@ -4,8 +4,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { buildKerasGraph, WeightMap } from './keras';
-import { LoadedModel } from './types';
+import { buildKerasGraph, WeightMap } from '../keras/json';
+import { LoadedModel } from '../types';
 
 interface WeightSpec {
   name: string;

@@ -10,10 +10,11 @@
 // receptive field each kept activation sees exactly what it sees in the whole
 // image: the stitched gradient then equals the untiled one (up to float
 // rounding), so no seams can show. Memory follows the tile size, not the image.
-import { LoadedModel } from '../models/types';
-import { Network } from '../nn/network';
-import { OP_INFO } from '../nn/ops';
-import { Tensor, tidy } from '../tensor';
+import { LoadedModel } from '../../models/types';
+import { Network } from '../../nn/network';
+import { OP_INFO } from '../../nn/ops';
+import { Tensor, tidy } from '../../tensor';
+import { throwIfAborted } from '../runtime';
 
 /** Where an op's outputs look in the input: receptive field side and stride, in pixels. */
 export interface Field {
@@ -252,7 +253,7 @@ export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boole
     const cols = planAxis(W, ctx.tileSize, ctx.margin, ctx.align);
     for (const r of rows)
       for (const c of cols) {
-        ctx.signal?.throwIfAborted();
+        throwIfAborted(ctx.signal);
         const part = await tidy(() => layerTile(ctx, pixels, [H, W], r, c, weights, withGrad));
         part.sums.forEach((v, i) => (layerSums[i] += v));
         if (grad && part.grad) addInto(grad, W, part.grad, r.start, c.start, r.end - r.start, c.end - c.start);
@@ -267,7 +268,7 @@ export async function evaluate(ctx: ObjectiveContext, x: Tensor, withGrad: boole
     let total = 0;
     for (const y0 of ys)
       for (const x0 of xs) {
-        ctx.signal?.throwIfAborted();
+        throwIfAborted(ctx.signal);
         const part = await tidy(() => classWindow(ctx, pixels, W, y0, x0, 1 / count, withGrad));
         total += part.logit;
         if (grad && part.grad) addInto(grad, W, part.grad, y0, x0, ctx.classWindow[0], ctx.classWindow[1]);

@@ -7,8 +7,8 @@ import * as path from 'path';
 import * as vm from 'vm';
 
 import { weightRoles } from './architectures';
-import { buildKerasGraph, WeightMap } from './keras';
-import { LoadedModel, probeShape } from './types';
+import { buildKerasGraph, WeightMap } from './json';
+import { LoadedModel, probeShape } from '../types';
 
 // h5wasm ships ESM and a self-contained browser bundle; the bundle loads in
 // CommonJS and under jest alike, and works on an in-memory file system.

@@ -5,9 +5,9 @@
 // or dense) and `<name>` (the activation), so a tap on 'block4_conv1' sees the
 // layer's output exactly as Keras defines it. Weights become params named as
 // Keras names them ('block1_conv1/kernel', 'block1_conv1/bias').
-import { Graph, NodeRef, Padding } from '../nn/graph';
-import { Tensor } from '../tensor';
-import { LoadedModel } from './types';
+import { Graph, NodeRef, Padding } from '../../nn/graph';
+import { Tensor } from '../../tensor';
+import { LoadedModel } from '../types';
 
 export interface KerasWeight {
   shape: number[];

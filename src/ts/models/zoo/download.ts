@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { checkInteger, invalidParameterError } from '../validate';
+import { checkInteger, invalidParameterError } from '../../validate';
 
 const WHO = 'download';
 const MAX_REDIRECTS = 5;

@@ -2,8 +2,8 @@
 // (style, dream, locate's gradients) at any image size. The classifier head
 // stays in the graph but never runs unless a tap needs it: a Program computes
 // only the ancestors of its taps.
-import { Graph } from '../nn/graph';
-import { LoadedModel } from './types';
+import { Graph } from '../graph';
+import { LoadedModel } from '../../models/types';
 
 export function featureGraph(model: LoadedModel): Graph {
   return Graph.fromNodes(

@@ -1,0 +1,13 @@
+// One seeded random source for every task (dream's jitter, style's noise):
+// the same seed gives the same numbers on every machine.
+
+/** Mulberry32: small, seeded, reproducible; uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
