@@ -3,9 +3,7 @@
 //   const model = await loadOnnx('mobilenet.onnx');
 //   const net = model.graph.compile();
 //   const out = await net.forward(imageNhwc, { taps: [model.output] });
-import { promises as fs } from 'fs';
-
-import { invalidParameterError } from '../../validate';
+import { readSource } from '../source';
 import { convertModel, OnnxModel, OnnxOptions } from './convert';
 import { decodeModel, decodeTensorFile } from './protobuf';
 import { ConstTensor, tensorValues } from './tensor-data';
@@ -16,30 +14,18 @@ export type { ConstTensor } from './tensor-data';
 export { decodeModel } from './protobuf';
 export type { ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from './protobuf';
 
-async function readSource(who: string, source: string | Uint8Array, label?: string): Promise<[Uint8Array, string]> {
-  if (typeof source === 'string') {
-    try {
-      return [await fs.readFile(source), source];
-    } catch (err) {
-      throw new Error(`onnx: ${source}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-  }
-  if (source instanceof Uint8Array) return [source, label ?? '<bytes>'];
-  throw invalidParameterError(who, 'source', 'a file path or Uint8Array', source);
-}
-
 /**
  * Loads an ONNX model (a file path or the file's bytes) as a graph in our
  * builder: NHWC images, ONNX node names kept. Rejects with an error naming the
  * file, node and op when the file is corrupt or uses something eyecandy lacks.
  */
 export async function loadOnnx(source: string | Uint8Array, options: OnnxOptions = {}): Promise<OnnxModel> {
-  const [bytes, label] = await readSource('loadOnnx', source, options.label);
+  const [bytes, label] = await readSource('onnx', 'loadOnnx', source, options.label);
   return convertModel(decodeModel(bytes, label), label, options);
 }
 
 /** Reads a serialized TensorProto (e.g. an ONNX test's input_0.pb): dims in ONNX order and values. */
 export async function readOnnxTensor(source: string | Uint8Array, label?: string): Promise<ConstTensor> {
-  const [bytes, name] = await readSource('readOnnxTensor', source, label);
+  const [bytes, name] = await readSource('onnx', 'readOnnxTensor', source, label);
   return tensorValues(decodeTensorFile(bytes, name), `onnx: ${name}`);
 }
