@@ -9,9 +9,9 @@ namespace ec::cpu {
 
 void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   switch (call.op) {
-#define EC_CASE(OP, fn) \
+#define EC_CASE(OP, name, fn, ...) \
   case Op::OP: return fn##_forward(call, in, out);
-    EC_OP_KERNELS(EC_CASE)
+    EC_OPS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT: break;
   }
@@ -20,9 +20,9 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
 
 void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy, const Grads& din) {
   switch (call.op) {
-#define EC_CASE(OP, fn) \
+#define EC_CASE(OP, name, fn, ...) \
   case Op::OP: return fn##_backward(call, in, out, dy, din);
-    EC_OP_KERNELS(EC_CASE)
+    EC_OPS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT: break;
   }

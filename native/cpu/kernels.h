@@ -22,38 +22,13 @@ using ec::Grads;
 using ec::Inputs;
 Backend& cpu_backend();
 
-#define EC_CPU_KERNEL(name)                                                              \
-  void name##_forward(const OpCall& call, const Inputs& in, Tensor& out);               \
-  void name##_backward(const OpCall& call, const Inputs& in, const Tensor& out,         \
-                       const Tensor& dy, const Grads& din);
-
-EC_CPU_KERNEL(conv2d)
-EC_CPU_KERNEL(dense)
-EC_CPU_KERNEL(relu)
-EC_CPU_KERNEL(clip)
-EC_CPU_KERNEL(leaky_relu)
-EC_CPU_KERNEL(sigmoid)
-EC_CPU_KERNEL(tanh)
-EC_CPU_KERNEL(max_pool)
-EC_CPU_KERNEL(avg_pool)
-EC_CPU_KERNEL(global_avg_pool)
-EC_CPU_KERNEL(global_max_pool)
-EC_CPU_KERNEL(add)
-EC_CPU_KERNEL(mul)
-EC_CPU_KERNEL(concat)
-EC_CPU_KERNEL(softmax)
-EC_CPU_KERNEL(log_softmax)
-EC_CPU_KERNEL(lrn)
-EC_CPU_KERNEL(batch_norm)
-EC_CPU_KERNEL(reshape)  // also serves Flatten
-EC_CPU_KERNEL(pad)
-EC_CPU_KERNEL(resize_bilinear)
-EC_CPU_KERNEL(gram)
-EC_CPU_KERNEL(mse_loss)
-EC_CPU_KERNEL(rms_loss)
-EC_CPU_KERNEL(sum_squares)
-EC_CPU_KERNEL(transpose)
-
+// One forward and one backward per row of EC_OPS (op_table.h), named by its
+// kernel column (flatten's row names reshape's kernels).
+#define EC_CPU_KERNEL(Enum, name, kernel, ...)                                          \
+  void kernel##_forward(const OpCall& call, const Inputs& in, Tensor& out);             \
+  void kernel##_backward(const OpCall& call, const Inputs& in, const Tensor& out,       \
+                         const Tensor& dy, const Grads& din);
+EC_OPS(EC_CPU_KERNEL)
 #undef EC_CPU_KERNEL
 
 

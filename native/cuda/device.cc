@@ -67,9 +67,9 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
   expect_device(call, &out, "output", 0);
   switch (call.op) {
-#define EC_CASE(OP, fn) \
+#define EC_CASE(OP, name, fn, ...) \
   case Op::OP: fn##_forward_cuda(call, in, out); break;
-    EC_OP_KERNELS(EC_CASE)
+    EC_OPS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -82,9 +82,9 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
   expect_device(call, &out, "output", 0);
   expect_device(call, &dy, "dy", 0);
   switch (call.op) {
-#define EC_CASE(OP, fn) \
+#define EC_CASE(OP, name, fn, ...) \
   case Op::OP: fn##_backward_cuda(call, in, out, dy, din); break;
-    EC_OP_KERNELS(EC_CASE)
+    EC_OPS(EC_CASE)
 #undef EC_CASE
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");

@@ -15,38 +15,13 @@ namespace ec::cuda {
 using ec::Grads;
 using ec::Inputs;
 
-#define EC_CUDA_KERNEL(name)                                                           \
-  void name##_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out);        \
-  void name##_backward_cuda(const OpCall& call, const Inputs& in, const Tensor& out,  \
-                            const Tensor& dy, const Grads& din);
-
-EC_CUDA_KERNEL(conv2d)
-EC_CUDA_KERNEL(dense)
-EC_CUDA_KERNEL(relu)
-EC_CUDA_KERNEL(clip)
-EC_CUDA_KERNEL(leaky_relu)
-EC_CUDA_KERNEL(sigmoid)
-EC_CUDA_KERNEL(tanh)
-EC_CUDA_KERNEL(max_pool)
-EC_CUDA_KERNEL(avg_pool)
-EC_CUDA_KERNEL(global_avg_pool)
-EC_CUDA_KERNEL(global_max_pool)
-EC_CUDA_KERNEL(add)
-EC_CUDA_KERNEL(mul)
-EC_CUDA_KERNEL(concat)
-EC_CUDA_KERNEL(softmax)
-EC_CUDA_KERNEL(log_softmax)
-EC_CUDA_KERNEL(lrn)
-EC_CUDA_KERNEL(batch_norm)
-EC_CUDA_KERNEL(reshape)  // also serves Flatten
-EC_CUDA_KERNEL(pad)
-EC_CUDA_KERNEL(resize_bilinear)
-EC_CUDA_KERNEL(gram)
-EC_CUDA_KERNEL(mse_loss)
-EC_CUDA_KERNEL(rms_loss)
-EC_CUDA_KERNEL(sum_squares)
-EC_CUDA_KERNEL(transpose)
-
+// One forward and one backward launcher per row of EC_OPS (op_table.h), named
+// by its kernel column (flatten's row names reshape's kernels).
+#define EC_CUDA_KERNEL(Enum, name, kernel, ...)                                         \
+  void kernel##_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out);        \
+  void kernel##_backward_cuda(const OpCall& call, const Inputs& in, const Tensor& out,  \
+                              const Tensor& dy, const Grads& din);
+EC_OPS(EC_CUDA_KERNEL)
 #undef EC_CUDA_KERNEL
 
 
