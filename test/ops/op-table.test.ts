@@ -4,6 +4,7 @@
 // finite differences. Hand-computed cases pin exact values.
 import { Graph, NodeRef, opNames, Tensor } from '../../src/ts';
 import { dot, Gen, numericCheck, randomData, size } from '../helpers';
+import { addon } from '../../src/ts/native';
 
 interface InputSpec {
   shape: number[];
@@ -72,6 +73,22 @@ const cases: OpCase[] = [
 test('the table covers every native op', () => {
   const covered = new Set(cases.map((c) => c.op));
   expect(opNames().filter((op) => !covered.has(op))).toEqual([]);
+});
+
+test('the addon\'s op table lists every op in order with its arity, flags and attribute keys', () => {
+  const table = addon().opTable();
+  expect(table.map((o) => o.name)).toEqual(opNames());
+  const row = (name: string) => table.find((o) => o.name === name)!;
+  expect(row('conv2d')).toEqual({
+    name: 'conv2d', minInputs: 2, maxInputs: 3, backwardNeedsInputs: true, backwardNeedsOutput: false,
+    pointwise: false, spatial: true, window: true,
+    attrs: ['kernel', 'strides', 'dilations', 'pads', 'padMode', 'ceilMode', 'groups'],
+  });
+  expect(row('concat').maxInputs).toBe(-1);
+  expect(table.filter((o) => o.pointwise).map((o) => o.name)).toEqual(['relu', 'clip', 'leaky_relu', 'sigmoid', 'tanh']);
+  expect(table.filter((o) => o.window).map((o) => o.name)).toEqual(['conv2d', 'max_pool', 'avg_pool']);
+  expect(row('pad').attrs).toEqual(['mode', 'value', 'pads']);
+  for (const o of table) if (o.pointwise || o.window) expect(o.spatial).toBe(true);
 });
 
 describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
