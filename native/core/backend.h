@@ -53,8 +53,25 @@ class Backend {
   // Makes q (null: the default queue) the calling thread's current queue, to
   // which forward/backward/alloc/copies go; returns the previous one.
   virtual Queue* use_queue(Queue* q) { return nullptr; }
-  // Whether conv2d honours Conv2dAttrs::epilogue (lets the Program fuse conv + relu/clip).
+  // Whether conv2d_fused is implemented (lets the Program fuse conv + relu/clip).
   virtual bool fuses_activation() const { return false; }
+  // conv2d's forward with `ep` applied to each output as it is written.
+  virtual void conv2d_fused(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) {
+    throw Error(std::string(name()) + " backend: conv2d with a fused activation is not implemented");
+  }
+
+  // Vector routines over whole tensors in this backend's memory, for
+  // optimizers and tasks (semantics in native/cpu/vecops.h). They run on the
+  // calling thread's current queue; those returning a number wait for it.
+  virtual double vec_dot(const Tensor& a, const Tensor& b) = 0;
+  virtual void vec_axpy(float alpha, const Tensor& x, Tensor& y) = 0;  // y += alpha * x
+  virtual void vec_scale(Tensor& x, float alpha) = 0;
+  virtual double vec_norm1(const Tensor& x) = 0;
+  virtual double vec_norm2(const Tensor& x) = 0;
+  virtual void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vector<float>& hi) = 0;
+  virtual void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
+                             float eps, int t) = 0;
+  virtual Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) = 0;
 };
 
 // Runs the scope's work on queue q of backend b, restoring the previous

@@ -101,9 +101,10 @@ struct Window2d {
 struct NoAttrs {
   template <class V> void fields(V&) {}
 };
-// An activation applied to a conv's output as it is written. Graphs never
-// set it: the Program sets it for an inference pass when a conv's only reader
-// is a relu or clip, so the activation costs no extra pass over memory.
+// An activation applied to a conv's output as it is written. Graphs never ask
+// for it: for an inference pass the Program hands one to Backend::conv2d_fused
+// when a conv's only reader is a relu or clip, so the activation costs no
+// extra pass over memory.
 struct Epilogue {
   enum class Kind { None, Relu, Clip } kind = Kind::None;
   float lo = 0.f, hi = 0.f;  // Clip only
@@ -112,7 +113,6 @@ struct Conv2dAttrs {
   // kernel_h/kernel_w come from the filter; stride/dilation/padding from here.
   Window2d win;
   int groups = 1;
-  Epilogue epilogue;
   template <class V> void fields(V& v) {
     win.fields(v);
     v.integer("groups", groups);

@@ -21,8 +21,6 @@ void for_chunks(int64_t n, F fn) {
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { fn(b, e); });
 }
 
-// Input i's gradient buffer, or null when it is not wanted.
-Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
 
 }  // namespace
 

@@ -31,6 +31,13 @@ Backend& cpu_backend();
 EC_OPS(EC_CPU_KERNEL)
 #undef EC_CPU_KERNEL
 
+// conv2d's forward with an activation applied as the output is written
+// (conv2d_forward runs it with none).
+void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
+
+// Input i's gradient buffer in a backward kernel, or null when it is not wanted.
+inline Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
+
 
 // Direct entry points (the op-table tests call these without a Program).
 void forward(const OpCall& call, const Inputs& in, Tensor& out);

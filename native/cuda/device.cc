@@ -12,6 +12,7 @@
 
 #include "common.cuh"
 #include "kernels.cuh"
+#include "vecops.cuh"
 
 namespace ec::cuda {
 
@@ -141,8 +142,25 @@ class CudaBackend final : public Backend {
   }
   Tensor clone(const Tensor& t) override { return copy_on_device(t); }
   void synchronize() override { EC_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
-  // conv2d honours Conv2dAttrs::epilogue (in the GEMM's store, or one clamp pass).
   bool fuses_activation() const override { return true; }
+  void conv2d_fused(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) override {
+    for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
+    expect_device(call, &out, "output", 0);
+    conv2d_forward_cuda(call, in, out, ep);
+  }
+  double vec_dot(const Tensor& a, const Tensor& b) override { return cuda::vec_dot(a, b); }
+  void vec_axpy(float alpha, const Tensor& x, Tensor& y) override { cuda::vec_axpy(alpha, x, y); }
+  void vec_scale(Tensor& x, float alpha) override { cuda::vec_scale(x, alpha); }
+  double vec_norm1(const Tensor& x) override { return cuda::vec_norm1(x); }
+  double vec_norm2(const Tensor& x) override { return cuda::vec_norm2(x); }
+  void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vector<float>& hi) override {
+    cuda::vec_clamp_channels(x, lo, hi);
+  }
+  void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
+                     int t) override {
+    cuda::vec_adam_step(x, g, m, v, lr, beta1, beta2, eps, t);
+  }
+  Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) override { return cuda::vec_roll(x, dy, dx); }
   std::unique_ptr<Queue> make_queue(const QueueOptions& options) override {
     return std::make_unique<CudaQueue>(options);
   }

@@ -5,8 +5,9 @@
 // does not read them. All tensors live in device memory (device_alloc).
 //
 // Plain C++ declarations: device.cc (a host .cc) dispatches through them.
-// Every launcher queues work on the legacy default stream and returns without
-// waiting; Backend::synchronize() waits.
+// Every launcher queues work on the calling thread's current stream (stream():
+// the running Program's own, else the legacy default stream) and returns
+// without waiting; Backend::synchronize() waits.
 #pragma once
 #include "common.cuh"
 
@@ -23,6 +24,10 @@ using ec::Inputs;
                               const Tensor& dy, const Grads& din);
 EC_OPS(EC_CUDA_KERNEL)
 #undef EC_CUDA_KERNEL
+
+// conv2d's forward with an activation applied in the GEMM's store (or one
+// clamp pass); conv2d_forward_cuda runs it with none.
+void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
 
 
 // Direct entry points (the CUDA op-table test calls these without a Program).

@@ -4,7 +4,7 @@
 // two-pass block sums in double, so results do not vary run to run; the
 // routines returning a double copy one value back (and so wait for the GPU).
 //
-// The binding (native/node/vec.cc) calls these for tensors in device memory.
+// The CUDA backend's vec_* methods (core/backend.h) call these.
 #pragma once
 #include <vector>
 
