@@ -184,10 +184,6 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
     case Op::LeakyRelu:
       if (!std::isfinite(call.get<LeakyReluAttrs>().alpha)) fail(who, "alpha must be finite");
       return in[0];
-    case Op::Relu:
-    case Op::Sigmoid:
-    case Op::Tanh:
-      return in[0];
     case Op::MaxPool:
     case Op::AvgPool: {
       expect_rank(who, "input", in[0], 4);
@@ -331,9 +327,10 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
       }
       return out;
     }
-    case Op::COUNT:
+    default:  // ops without attributes to check, such as the pointwise ones
       break;
   }
+  if (call.op != Op::COUNT && info.pointwise()) return in[0];  // same shape, elementwise
   fail("op", "unknown op id " + str(static_cast<int>(call.op)));
 }
 

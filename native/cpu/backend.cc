@@ -8,10 +8,7 @@ namespace ec::cpu {
 
 void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   switch (call.op) {
-#define EC_CASE(OP, name, fn, ...) \
-  case Op::OP: return fn##_forward(call, in, out);
-    EC_OPS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_FORWARD_CASE)
     case Op::COUNT: break;
   }
   throw Error("cpu backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -19,10 +16,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
 
 void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy, const Grads& din) {
   switch (call.op) {
-#define EC_CASE(OP, name, fn, ...) \
-  case Op::OP: return fn##_backward(call, in, out, dy, din);
-    EC_OPS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_BACKWARD_CASE)
     case Op::COUNT: break;
   }
   throw Error("cpu backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -47,19 +41,10 @@ class CpuBackend final : public Backend {
                 const Grads& din) override {
     cpu::backward(call, in, out, dy, din);
   }
-  double vec_dot(const Tensor& a, const Tensor& b) override { return cpu::vec_dot(a, b); }
-  void vec_axpy(float alpha, const Tensor& x, Tensor& y) override { cpu::vec_axpy(alpha, x, y); }
-  void vec_scale(Tensor& x, float alpha) override { cpu::vec_scale(x, alpha); }
-  double vec_norm1(const Tensor& x) override { return cpu::vec_norm1(x); }
-  double vec_norm2(const Tensor& x) override { return cpu::vec_norm2(x); }
-  void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vector<float>& hi) override {
-    cpu::vec_clamp_channels(x, lo, hi);
+  const VecOps& vec() const override {
+    static const VecOps ops = EC_VEC_OPS;
+    return ops;
   }
-  void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
-                     int t) override {
-    cpu::vec_adam_step(x, g, m, v, lr, beta1, beta2, eps, t);
-  }
-  Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) override { return cpu::vec_roll(x, dy, dx); }
 };
 
 }  // namespace

@@ -23,13 +23,10 @@ using ec::Inputs;
 Backend& cpu_backend();
 
 // One forward and one backward per row of EC_OPS (op_table.h), named by its
-// kernel column (flatten's row names reshape's kernels).
-#define EC_CPU_KERNEL(Enum, name, kernel, ...)                                          \
-  void kernel##_forward(const OpCall& call, const Inputs& in, Tensor& out);             \
-  void kernel##_backward(const OpCall& call, const Inputs& in, const Tensor& out,       \
-                         const Tensor& dy, const Grads& din);
-EC_OPS(EC_CPU_KERNEL)
-#undef EC_CPU_KERNEL
+// kernel column: relu_forward, relu_backward, ...
+#undef EC_KERNEL_SUFFIX
+#define EC_KERNEL_SUFFIX
+EC_OPS(EC_DECLARE_KERNEL)
 
 // conv2d's forward with an activation applied as the output is written
 // (conv2d_forward runs it with none).

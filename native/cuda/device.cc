@@ -68,10 +68,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
   expect_device(call, &out, "output", 0);
   switch (call.op) {
-#define EC_CASE(OP, name, fn, ...) \
-  case Op::OP: fn##_forward_cuda(call, in, out); break;
-    EC_OPS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_FORWARD_CASE)
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
   }
@@ -83,10 +80,7 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
   expect_device(call, &out, "output", 0);
   expect_device(call, &dy, "dy", 0);
   switch (call.op) {
-#define EC_CASE(OP, name, fn, ...) \
-  case Op::OP: fn##_backward_cuda(call, in, out, dy, din); break;
-    EC_OPS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_BACKWARD_CASE)
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
   }
@@ -148,19 +142,10 @@ class CudaBackend final : public Backend {
     expect_device(call, &out, "output", 0);
     conv2d_forward_cuda(call, in, out, ep);
   }
-  double vec_dot(const Tensor& a, const Tensor& b) override { return cuda::vec_dot(a, b); }
-  void vec_axpy(float alpha, const Tensor& x, Tensor& y) override { cuda::vec_axpy(alpha, x, y); }
-  void vec_scale(Tensor& x, float alpha) override { cuda::vec_scale(x, alpha); }
-  double vec_norm1(const Tensor& x) override { return cuda::vec_norm1(x); }
-  double vec_norm2(const Tensor& x) override { return cuda::vec_norm2(x); }
-  void vec_clamp_channels(Tensor& x, const std::vector<float>& lo, const std::vector<float>& hi) override {
-    cuda::vec_clamp_channels(x, lo, hi);
+  const VecOps& vec() const override {
+    static const VecOps ops = EC_VEC_OPS;
+    return ops;
   }
-  void vec_adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
-                     int t) override {
-    cuda::vec_adam_step(x, g, m, v, lr, beta1, beta2, eps, t);
-  }
-  Tensor vec_roll(const Tensor& x, int64_t dy, int64_t dx) override { return cuda::vec_roll(x, dy, dx); }
   std::unique_ptr<Queue> make_queue(const QueueOptions& options) override {
     return std::make_unique<CudaQueue>(options);
   }

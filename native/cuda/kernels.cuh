@@ -17,13 +17,10 @@ using ec::Grads;
 using ec::Inputs;
 
 // One forward and one backward launcher per row of EC_OPS (op_table.h), named
-// by its kernel column (flatten's row names reshape's kernels).
-#define EC_CUDA_KERNEL(Enum, name, kernel, ...)                                         \
-  void kernel##_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out);        \
-  void kernel##_backward_cuda(const OpCall& call, const Inputs& in, const Tensor& out,  \
-                              const Tensor& dy, const Grads& din);
-EC_OPS(EC_CUDA_KERNEL)
-#undef EC_CUDA_KERNEL
+// by its kernel column: relu_forward_cuda, relu_backward_cuda, ...
+#undef EC_KERNEL_SUFFIX
+#define EC_KERNEL_SUFFIX _cuda
+EC_OPS(EC_DECLARE_KERNEL)
 
 // conv2d's forward with an activation applied in the GEMM's store (or one
 // clamp pass); conv2d_forward_cuda runs it with none.

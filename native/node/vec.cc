@@ -43,13 +43,13 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   };
   def("vecDot", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor a = NativeTensor::Get(info[0], "dot"), b = NativeTensor::Get(info[1], "dot");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&a, &b}, "dot").vec_dot(a, b)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&a, &b}, "dot").vec().dot(a, b)); });
   });
   def("vecAxpy", [](const Napi::CallbackInfo& info) -> Napi::Value {
     const float alpha = num(info, 0, "axpy", "alpha");
     Tensor x = NativeTensor::Get(info[1], "axpy"), y = NativeTensor::Get(info[2], "axpy");
     return guard(info.Env(), [&]() -> Napi::Value {
-      backend_for({&x, &y}, "axpy").vec_axpy(alpha, x, y);
+      backend_for({&x, &y}, "axpy").vec().axpy(alpha, x, y);
       return info.Env().Undefined();
     });
   });
@@ -57,23 +57,23 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     Tensor x = NativeTensor::Get(info[0], "scale");
     const float alpha = num(info, 1, "scale", "alpha");
     return guard(info.Env(), [&]() -> Napi::Value {
-      backend_for({&x}, "scale").vec_scale(x, alpha);
+      backend_for({&x}, "scale").vec().scale(x, alpha);
       return info.Env().Undefined();
     });
   });
   def("vecNorm1", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm1");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm1").vec_norm1(x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm1").vec().norm1(x)); });
   });
   def("vecNorm2", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm2");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm2").vec_norm2(x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm2").vec().norm2(x)); });
   });
   def("vecClampChannels", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "clamp");
     auto lo = floats(info[1], "clamp"), hi = floats(info[2], "clamp");
     return guard(info.Env(), [&]() -> Napi::Value {
-      backend_for({&x}, "clamp").vec_clamp_channels(x, lo, hi);
+      backend_for({&x}, "clamp").vec().clamp_channels(x, lo, hi);
       return info.Env().Undefined();
     });
   });
@@ -84,14 +84,14 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     const float eps = num(info, 7, "adam", "epsilon");
     const int t = static_cast<int>(num(info, 8, "adam", "step"));
     return guard(info.Env(), [&]() -> Napi::Value {
-      backend_for({&x, &g, &m, &v}, "adam").vec_adam_step(x, g, m, v, lr, b1, b2, eps, t);
+      backend_for({&x, &g, &m, &v}, "adam").vec().adam_step(x, g, m, v, lr, b1, b2, eps, t);
       return info.Env().Undefined();
     });
   });
   def("vecRoll", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "roll");
     const int64_t dy = static_cast<int64_t>(num(info, 1, "roll", "dy")), dx = static_cast<int64_t>(num(info, 2, "roll", "dx"));
-    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), backend_for({&x}, "roll").vec_roll(x, dy, dx)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), backend_for({&x}, "roll").vec().roll(x, dy, dx)); });
   });
   // symEig(Float64Array of n*n, n) -> {values: Float64Array(n), vectors: Float64Array(n*n), rows = eigenvectors}
   def("symEig", [](const Napi::CallbackInfo& info) -> Napi::Value {
