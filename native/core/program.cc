@@ -483,6 +483,11 @@ int64_t Program::retained_bytes() const {
   return b;
 }
 
+size_t Program::plan_count() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return plans_.size();
+}
+
 int64_t Program::pool_bytes() const {
   std::lock_guard<std::mutex> lk(mu_);
   int64_t b = 0;

@@ -82,6 +82,8 @@ class Program {
   // Bytes held by retained activations and the buffer pool (for tests and benches).
   int64_t retained_bytes() const;
   int64_t pool_bytes() const;
+  // Forward plans held (one per input shapes, taps and grad seen; for tests).
+  size_t plan_count() const;
 
  private:
   // One node's work in a forward pass.
