@@ -47,4 +47,6 @@
   X(MseLoss,        mse_loss,        mse_loss,        2,  2, 1, 0, NoAttrs,        0)                    \
   X(RmsLoss,        rms_loss,        rms_loss,        2,  2, 1, 1, NoAttrs,        0)                    \
   X(SumSquares,     sum_squares,     sum_squares,     1,  1, 1, 0, NoAttrs,        0)                    \
-  X(Transpose,      transpose,       transpose,       1,  1, 0, 0, TransposeAttrs, 0)
+  X(Transpose,      transpose,       transpose,       1,  1, 0, 0, TransposeAttrs, 0)                    \
+  /* |x|; dx = sign(x) dy, 0 at 0 */                                                                   \
+  X(Abs,            abs,             abs,             1,  1, 1, 0, NoAttrs,        kPointwise | kSpatial)

@@ -1,4 +1,4 @@
-// Pointwise activations: relu, clip, leaky_relu, sigmoid, tanh.
+// Pointwise activations: relu, clip, leaky_relu, sigmoid, tanh, abs.
 //
 // Every kernel is a flat loop over numel elements, split across the thread
 // pool in chunks large enough that scheduling costs are negligible. The loop
@@ -93,6 +93,15 @@ void tanh_forward(const OpCall&, const Inputs& in, Tensor& out) {
 
 void tanh_backward(const OpCall&, const Inputs&, const Tensor& out, const Tensor& dy, const Grads& din) {
   unary_grad(out, dy, din, [](float y, float g) { return g * (1.f - y * y); });
+}
+
+void abs_forward(const OpCall&, const Inputs& in, Tensor& out) {
+  unary(in, out, [](float x) { return std::fabs(x); });
+}
+
+// d|x|/dx = sign(x), taken as 0 at 0.
+void abs_backward(const OpCall&, const Inputs& in, const Tensor&, const Tensor& dy, const Grads& din) {
+  unary_grad(*in[0], dy, din, [](float x, float g) { return x > 0.f ? g : x < 0.f ? -g : 0.f; });
 }
 
 }  // namespace ec::cpu

@@ -271,6 +271,11 @@ export class Graph {
     return this.op('tanh', name, [x]);
   }
 
+  /** |x|; its gradient is sign(x), 0 at 0. */
+  abs(name: string, x: NodeRef): NodeRef {
+    return this.op('abs', name, [x]);
+  }
+
   private pool(op: string, name: string, x: NodeRef, o: PoolOptions): NodeRef {
     const size = checkPair(op, 'size', o?.size, 1, 1024);
     return this.op(op, name, [x], {
