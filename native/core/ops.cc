@@ -6,35 +6,12 @@ namespace ec {
 
 namespace {
 
-// name, min inputs, max inputs, backward needs inputs, backward needs output
+// Generated from EC_OPS, in enum order.
 const OpInfo kOpInfo[] = {
-    {"conv2d", 2, 3, true, false},
-    {"dense", 2, 3, true, false},
-    {"relu", 1, 1, false, true},
-    {"clip", 1, 1, true, false},
-    {"leaky_relu", 1, 1, true, false},
-    {"sigmoid", 1, 1, false, true},
-    {"tanh", 1, 1, false, true},
-    {"max_pool", 1, 1, true, true},
-    {"avg_pool", 1, 1, false, false},
-    {"global_avg_pool", 1, 1, false, false},
-    {"global_max_pool", 1, 1, true, true},
-    {"add", 2, 2, false, false},
-    {"mul", 2, 2, true, false},
-    {"concat", 1, -1, true, false},  // backward reads each input's extent along the axis
-    {"softmax", 1, 1, false, true},
-    {"log_softmax", 1, 1, false, true},
-    {"lrn", 1, 1, true, true},
-    {"batch_norm", 5, 5, true, false},
-    {"reshape", 1, 1, false, false},
-    {"flatten", 1, 1, false, false},
-    {"pad", 1, 1, false, false},
-    {"resize_bilinear", 1, 1, false, false},
-    {"gram", 1, 1, true, false},
-    {"mse_loss", 2, 2, true, false},
-    {"rms_loss", 2, 2, true, true},
-    {"sum_squares", 1, 1, true, false},
-    {"transpose", 1, 1, false, false},
+#define EC_OP_INFO(Enum, name, kernel, min_in, max_in, bin, bout, Attrs, flags) \
+  {#name, min_in, max_in, bin != 0, bout != 0, flags},
+    EC_OPS(EC_OP_INFO)
+#undef EC_OP_INFO
 };
 static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == kOpCount, "every op needs an OpInfo row");
 
@@ -86,6 +63,17 @@ void resolve_dim(const char* who, const char* dim, int64_t in, int k, int s, int
 
 const OpInfo& op_info(Op op) { return kOpInfo[static_cast<int>(op)]; }
 const char* op_name(Op op) { return kOpInfo[static_cast<int>(op)].name; }
+
+Attrs default_attrs(Op op) {
+  switch (op) {
+#define EC_OP_ATTRS(Enum, name, kernel, min_in, max_in, bin, bout, AttrsType, flags) \
+  case Op::Enum: return AttrsType{};
+    EC_OPS(EC_OP_ATTRS)
+#undef EC_OP_ATTRS
+    case Op::COUNT: break;
+  }
+  return NoAttrs{};
+}
 
 Op op_from_name(const std::string& name) {
   for (int i = 0; i < kOpCount; ++i)
@@ -195,10 +183,6 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
     }
     case Op::LeakyRelu:
       if (!std::isfinite(call.get<LeakyReluAttrs>().alpha)) fail(who, "alpha must be finite");
-      return in[0];
-    case Op::Relu:
-    case Op::Sigmoid:
-    case Op::Tanh:
       return in[0];
     case Op::MaxPool:
     case Op::AvgPool: {
@@ -343,9 +327,10 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
       }
       return out;
     }
-    case Op::COUNT:
+    default:  // ops without attributes to check, such as the pointwise ones
       break;
   }
+  if (call.op != Op::COUNT && info.pointwise()) return in[0];  // same shape, elementwise
   fail("op", "unknown op id " + str(static_cast<int>(call.op)));
 }
 

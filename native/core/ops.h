@@ -1,5 +1,5 @@
-// The op set, declared once. Every backend, the binding and the tests switch
-// over `Op`; adding an op fails to build until each table below knows it.
+// The op set (rows in op_table.h), the attribute structs and shape inference.
+// Every backend, the binding and the tests switch over `Op`.
 //
 // Conventions (all ops):
 // - float32, row-major; image tensors are NHWC [N,H,W,C].
@@ -13,52 +13,59 @@
 #include <variant>
 #include <vector>
 
+#include "op_table.h"
 #include "tensor.h"
-
-// Op -> kernel name prefix, shared by every backend's dispatch switch (Flatten
-// shares reshape's kernels): each backend names its kernels <prefix>_forward / _backward.
-#define EC_OP_KERNELS(X)                                                                    \
-  X(Conv2d, conv2d) X(Dense, dense) X(Relu, relu) X(Clip, clip) X(LeakyRelu, leaky_relu)    \
-  X(Sigmoid, sigmoid) X(Tanh, tanh) X(MaxPool, max_pool) X(AvgPool, avg_pool)               \
-  X(GlobalAvgPool, global_avg_pool) X(GlobalMaxPool, global_max_pool) X(Add, add)           \
-  X(Mul, mul) X(Concat, concat) X(Softmax, softmax) X(LogSoftmax, log_softmax) X(Lrn, lrn)  \
-  X(BatchNorm, batch_norm) X(Reshape, reshape) X(Flatten, reshape) X(Pad, pad)              \
-  X(ResizeBilinear, resize_bilinear) X(Gram, gram) X(MseLoss, mse_loss)                     \
-  X(RmsLoss, rms_loss) X(SumSquares, sum_squares) X(Transpose, transpose)
 
 namespace ec {
 
+// Op flags (the last column of EC_OPS in op_table.h).
+enum OpFlag : unsigned { kPointwise = 1u, kSpatial = 2u, kWindow = 4u };
+
+// What each op computes:
+//   conv2d           x[N,H,W,Cin], w[KH,KW,Cin/g,Cout], b[Cout]? -> [N,OH,OW,Cout]
+//   dense            x[...,In], w[In,Out], b[Out]? -> [...,Out]
+//   relu             max(x,0); dx = dy where x>0
+//   clip             min(max(x,lo),hi); relu6 = clip(0,6); dx = dy where lo<x<hi
+//   leaky_relu       x>0 ? x : alpha*x
+//   sigmoid, tanh    1/(1+exp(-x)), tanh(x)
+//   max_pool         x[N,H,W,C] -> [N,OH,OW,C]; padded cells never win
+//   avg_pool         x[N,H,W,C] -> [N,OH,OW,C]
+//   global_*_pool    x[N,H,W,C] -> [N,1,1,C]
+//   add, mul         numpy broadcast of a and b
+//   concat           k inputs joined along `axis`
+//   (log_)softmax    along `axis`
+//   lrn              across channels (last axis), ONNX/Caffe semantics
+//   batch_norm       x[...,C], scale[C], bias[C], mean[C], var[C] (inference)
+//   reshape          same elements, new shape
+//   flatten          [d0..dk-1, dk..] -> [prod(d0..dk-1), prod(dk..)]
+//   pad              constant / reflect / edge, per-dimension before/after
+//   resize_bilinear  x[N,H,W,C] -> [N,OH,OW,C]
+//   gram             F[N,H,W,C] -> G[N,C,C] = F^T F / (H*W)
+//   mse_loss         mean((a-b)^2) -> []
+//   rms_loss         sqrt(mean((a-b)^2)) -> []
+//   sum_squares      sum(x^2) -> []
+//   transpose        y.shape[i] = x.shape[perm[i]] (NHWC <-> NCHW at model edges)
 enum class Op : int {
-  Conv2d,          // x[N,H,W,Cin], w[KH,KW,Cin/g,Cout], b[Cout]? -> [N,OH,OW,Cout]
-  Dense,           // x[...,In], w[In,Out], b[Out]? -> [...,Out]
-  Relu,            // max(x,0); dx = dy where x>0
-  Clip,            // min(max(x,lo),hi); relu6 = clip(0,6); dx = dy where lo<x<hi
-  LeakyRelu,       // x>0 ? x : alpha*x
-  Sigmoid,         // 1/(1+exp(-x))
-  Tanh,            //
-  MaxPool,         // x[N,H,W,C] -> [N,OH,OW,C]; padded cells never win
-  AvgPool,         // x[N,H,W,C] -> [N,OH,OW,C]
-  GlobalAvgPool,   // x[N,H,W,C] -> [N,1,1,C]
-  GlobalMaxPool,   // x[N,H,W,C] -> [N,1,1,C]
-  Add,             // numpy broadcast of a and b
-  Mul,             // numpy broadcast of a and b
-  Concat,          // k inputs joined along `axis`
-  Softmax,         // along `axis`
-  LogSoftmax,      // along `axis`
-  Lrn,             // across channels (last axis), ONNX/Caffe semantics
-  BatchNorm,       // x[...,C], scale[C], bias[C], mean[C], var[C] (inference)
-  Reshape,         // same elements, new shape
-  Flatten,         // [d0..dk-1, dk..] -> [prod(d0..dk-1), prod(dk..)]
-  Pad,             // constant / reflect / edge, per-dimension before/after
-  ResizeBilinear,  // x[N,H,W,C] -> [N,OH,OW,C]
-  Gram,            // F[N,H,W,C] -> G[N,C,C] = F^T F / (H*W)
-  MseLoss,         // mean((a-b)^2) -> []
-  RmsLoss,         // sqrt(mean((a-b)^2)) -> []
-  SumSquares,      // sum(x^2) -> []
-  Transpose,       // y.shape[i] = x.shape[perm[i]] (NHWC <-> NCHW at model edges)
+#define EC_OP_ENUM(Enum, ...) Enum,
+  EC_OPS(EC_OP_ENUM)
+#undef EC_OP_ENUM
   COUNT
 };
 constexpr int kOpCount = static_cast<int>(Op::COUNT);
+
+// Attribute structs list their fields once, in fields(v): for each, the JS
+// key, the member and its kind (the member's initializer is the default). A
+// visitor V provides
+//   integer(key, int&)   number(key, float&)   boolean(key, bool&)
+//   pair(key, int&, int&)            a number used twice, or [a, b]
+//   quad(key, int&, int&, int&, int&) exactly four integers
+//   ints(key, std::vector<int64_t>&) / ints(key, std::vector<int>&)
+//   choice(key, label, E&, names)    one of the strings in names (EnumName rows)
+// The binding reads JS attributes through it; opTable() lists the keys.
+struct EnumName {
+  const char* name;
+  int value;
+};
 
 // How a conv or pool derives its padding from the input size.
 enum class PadMode {
@@ -67,6 +74,11 @@ enum class PadMode {
   SameUpper,  // TF "SAME": out = ceil(in/stride); odd total padding goes to bottom/right
   SameLower,  // as SameUpper, odd total padding goes to top/left
 };
+inline constexpr EnumName kPadModeNames[] = {{"explicit", int(PadMode::Explicit)},
+                                             {"valid", int(PadMode::Valid)},
+                                             {"same_upper", int(PadMode::SameUpper)},
+                                             {"same", int(PadMode::SameUpper)},
+                                             {"same_lower", int(PadMode::SameLower)}};
 
 struct Window2d {
   int kernel_h = 1, kernel_w = 1;
@@ -75,12 +87,24 @@ struct Window2d {
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   PadMode pad_mode = PadMode::Explicit;
   bool ceil_mode = false;  // pools only: output size rounds up
+
+  template <class V> void fields(V& v) {
+    v.pair("kernel", kernel_h, kernel_w);
+    v.pair("strides", stride_h, stride_w);
+    v.pair("dilations", dilation_h, dilation_w);
+    v.quad("pads", pad_top, pad_left, pad_bottom, pad_right);  // ONNX order: [top, left, bottom, right]
+    v.choice("padMode", "padMode", pad_mode, kPadModeNames);
+    v.boolean("ceilMode", ceil_mode);
+  }
 };
 
-struct NoAttrs {};
-// An activation applied to a conv's output as it is written. Graphs never set
-// it: the Program sets it for an inference pass when a conv's only reader is a
-// relu or clip, so the activation costs no extra pass over memory.
+struct NoAttrs {
+  template <class V> void fields(V&) {}
+};
+// An activation applied to a conv's output as it is written. Graphs never ask
+// for it: for an inference pass the Program hands one to Backend::conv2d_fused
+// when a conv's only reader is a relu or clip, so the activation costs no
+// extra pass over memory.
 struct Epilogue {
   enum class Kind { None, Relu, Clip } kind = Kind::None;
   float lo = 0.f, hi = 0.f;  // Clip only
@@ -89,37 +113,95 @@ struct Conv2dAttrs {
   // kernel_h/kernel_w come from the filter; stride/dilation/padding from here.
   Window2d win;
   int groups = 1;
-  Epilogue epilogue;
+  template <class V> void fields(V& v) {
+    win.fields(v);
+    v.integer("groups", groups);
+  }
 };
-struct DenseAttrs {};
-struct ClipAttrs { float lo = 0.f, hi = 6.f; };
-struct LeakyReluAttrs { float alpha = 0.01f; };
+struct DenseAttrs {
+  template <class V> void fields(V&) {}
+};
+struct ClipAttrs {
+  float lo = 0.f, hi = 6.f;
+  template <class V> void fields(V& v) {
+    v.number("min", lo);
+    v.number("max", hi);
+  }
+};
+struct LeakyReluAttrs {
+  float alpha = 0.01f;
+  template <class V> void fields(V& v) { v.number("alpha", alpha); }
+};
 struct PoolAttrs {
   Window2d win;
   bool count_include_pad = false;  // avg pool only
+  template <class V> void fields(V& v) {
+    win.fields(v);
+    v.boolean("countIncludePad", count_include_pad);
+  }
 };
-struct AxisAttrs { int axis = -1; };  // concat, softmax, log-softmax; negative counts from the end
-struct LrnAttrs { int size = 5; float alpha = 1e-4f, beta = 0.75f, bias = 1.f; };
-struct BatchNormAttrs { float epsilon = 1e-5f; };
+struct AxisAttrs {  // concat, softmax, log-softmax; negative counts from the end
+  int axis = -1;
+  template <class V> void fields(V& v) { v.integer("axis", axis); }
+};
+struct LrnAttrs {
+  int size = 5;
+  float alpha = 1e-4f, beta = 0.75f, bias = 1.f;
+  template <class V> void fields(V& v) {
+    v.integer("size", size);
+    v.number("alpha", alpha);
+    v.number("beta", beta);
+    v.number("bias", bias);
+  }
+};
+struct BatchNormAttrs {
+  float epsilon = 1e-5f;
+  template <class V> void fields(V& v) { v.number("epsilon", epsilon); }
+};
 struct ReshapeAttrs {
   // ONNX semantics: 0 copies the input's dimension, one -1 is inferred.
   Shape shape;
+  template <class V> void fields(V& v) { v.ints("shape", shape); }
 };
-struct FlattenAttrs { int axis = 1; };
+struct FlattenAttrs {
+  int axis = 1;
+  template <class V> void fields(V& v) { v.integer("axis", axis); }
+};
 enum class PadKind { Constant, Reflect, Edge };
+inline constexpr EnumName kPadKindNames[] = {
+    {"constant", int(PadKind::Constant)}, {"reflect", int(PadKind::Reflect)}, {"edge", int(PadKind::Edge)}};
 struct PadAttrs {
   PadKind kind = PadKind::Constant;
   float value = 0.f;
   // 2*rank entries: [before_0, ..., before_{r-1}, after_0, ..., after_{r-1}] (ONNX order).
   std::vector<int64_t> pads;
+  template <class V> void fields(V& v) {
+    v.choice("mode", "pad mode", kind, kPadKindNames);
+    v.number("value", value);
+    v.ints("pads", pads);
+  }
 };
 enum class ResizeCoord {
   HalfPixel,     // src = (dst + 0.5) / scale - 0.5 (TF2, PyTorch align_corners=False)
   AlignCorners,  // src = dst * (in-1)/(out-1)
   Asymmetric,    // src = dst / scale (TF1 default)
 };
-struct TransposeAttrs { std::vector<int> perm; };
-struct ResizeAttrs { int out_h = 1, out_w = 1; ResizeCoord coord = ResizeCoord::HalfPixel; };
+inline constexpr EnumName kResizeCoordNames[] = {{"half_pixel", int(ResizeCoord::HalfPixel)},
+                                                 {"align_corners", int(ResizeCoord::AlignCorners)},
+                                                 {"asymmetric", int(ResizeCoord::Asymmetric)}};
+struct TransposeAttrs {
+  std::vector<int> perm;
+  template <class V> void fields(V& v) { v.ints("perm", perm); }
+};
+struct ResizeAttrs {
+  int out_h = 1, out_w = 1;
+  ResizeCoord coord = ResizeCoord::HalfPixel;
+  template <class V> void fields(V& v) {
+    v.integer("height", out_h);
+    v.integer("width", out_w);
+    v.choice("coord", "coord", coord, kResizeCoordNames);
+  }
+};
 
 using Attrs = std::variant<NoAttrs, Conv2dAttrs, DenseAttrs, ClipAttrs, LeakyReluAttrs, PoolAttrs,
                            AxisAttrs, LrnAttrs, BatchNormAttrs, ReshapeAttrs, FlattenAttrs, PadAttrs,
@@ -132,17 +214,28 @@ struct OpCall {
   template <class T> const T& get() const { return std::get<T>(attrs); }
 };
 
-// What the derivative of an op reads, so the Program keeps only that alive.
+// An op's row of EC_OPS: arity, what the derivative reads (so the Program
+// keeps only that alive) and its flags.
 struct OpInfo {
   const char* name;
   int min_inputs, max_inputs;  // max_inputs -1: any number (concat)
   bool backward_needs_inputs;  // backward reads the forward inputs
   bool backward_needs_output;  // backward reads the forward output
+  unsigned flags;              // OpFlag bits
+  bool pointwise() const { return flags & kPointwise; }
+  bool spatial() const { return flags & kSpatial; }
+  bool window() const { return flags & kWindow; }
 };
 const OpInfo& op_info(Op op);
 const char* op_name(Op op);
 // Returns Op::COUNT when the name is unknown.
 Op op_from_name(const std::string& name);
+// Default attributes of the op's attribute type (its row's Attrs column).
+Attrs default_attrs(Op op);
+// Calls a.fields(v) on the attribute struct held by `attrs`.
+template <class V> void visit_fields(Attrs& attrs, V& v) {
+  std::visit([&](auto& a) { a.fields(v); }, attrs);
+}
 
 // Checks inputs and attributes and returns the output shape; throws ec::Error
 // whose text names the op, the offending value and what was expected.

@@ -25,16 +25,16 @@ Program::Program(Graph graph, Backend& backend, const QueueOptions& options)
   if (!backend_.available(&why)) throw Error(std::string(backend_.name()) + " backend: " + why);
   queue_ = backend_.make_queue(options_);
   QueueScope scope(backend_, queue_.get());
-  std::set<std::string> names;
   const int n = static_cast<int>(graph_.nodes.size());
   if (n == 0) throw Error("program: the graph has no nodes");
   params_.resize(n);
   for (int i = 0; i < n; ++i) {
     GraphNode& node = graph_.nodes[i];
     if (node.name.empty()) throw Error("program: node " + str(i) + " has no name");
-    if (!names.insert(node.name).second) throw Error("program: node name '" + node.name + "' is used twice");
+    if (!index_.emplace(node.name, i).second) throw Error("program: node name '" + node.name + "' is used twice");
     switch (node.kind) {
       case GraphNode::Kind::Input:
+        input_nodes_.push_back(i);
         break;
       case GraphNode::Kind::Param:
         if (node.value.empty()) throw Error("program: parameter '" + node.name + "' has no value");
@@ -72,8 +72,8 @@ std::string Program::where(int node) const {
 }
 
 int Program::index_of(const std::string& name, const char* who) const {
-  for (size_t i = 0; i < graph_.nodes.size(); ++i)
-    if (graph_.nodes[i].name == name) return static_cast<int>(i);
+  auto it = index_.find(name);
+  if (it != index_.end()) return it->second;
   throw Error(std::string(who) + ": no node named '" + name + "'");
 }
 
@@ -121,6 +121,7 @@ void Program::set_param(const std::string& name, const Tensor& value) {
   backend_.synchronize();
   have_saved_ = false;  // retained activations no longer match the parameters
   saved_.clear();
+  saved_plan_.reset();
 }
 
 std::vector<Shape> Program::shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed,
@@ -190,13 +191,99 @@ void Program::give_buffer(Tensor t) {
   pool_.emplace(t.storage()->numel, t);
 }
 
-std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tensor>& feeds,
-                                               const std::vector<std::string>& taps, bool keep,
-                                               bool device_results) {
-  std::lock_guard<std::mutex> lk(mu_);
-  check_live("forward");
-  QueueScope scope(backend_, queue_.get());
+// The forward plan for one (input shapes, taps, keep): which nodes run, when
+// each value dies, what backward keeps, and which convs take their activation
+// as an epilogue. Computed on the first call with that key, then reused.
+std::shared_ptr<const Program::ForwardPlan> Program::plan_for(const std::map<std::string, Tensor>& feeds,
+                                                              const std::vector<std::string>& taps, bool keep) {
   const int n = static_cast<int>(graph_.nodes.size());
+  PlanKey key;
+  key.keep = keep;
+  for (const auto& t : taps) key.taps.push_back(index_of(t, "forward"));
+  if (key.taps.empty()) key.taps.push_back(n - 1);
+  for (int i : input_nodes_) {
+    auto it = feeds.find(graph_.nodes[i].name);
+    key.shapes.push_back(it == feeds.end() ? Shape{-1} : it->second.shape());  // -1: not given
+  }
+  auto hit = plans_.find(key);
+  if (hit != plans_.end()) return hit->second;
+
+  auto p = std::make_shared<ForwardPlan>();
+  ForwardPlan& plan = *p;
+  plan.taps = key.taps;
+  // Truncate: only the ancestors of the taps run.
+  plan.needed.assign(n, false);
+  plan.is_tap.assign(n, false);
+  for (int t : plan.taps) plan.needed[t] = plan.is_tap[t] = true;
+  for (int i = n - 1; i >= 0; --i)
+    if (plan.needed[i])
+      for (int k : graph_.nodes[i].inputs) plan.needed[k] = true;
+
+  plan.shapes = shapes_for(feeds, plan.needed, "forward");
+
+  // Liveness: the last needed consumer of each node; with keep, also whether
+  // some derivative will read it.
+  std::vector<int> last_use(n, -1);
+  plan.retain.assign(n, false);
+  for (int i = 0; i < n; ++i) {
+    if (!plan.needed[i] || graph_.nodes[i].kind != GraphNode::Kind::Op) continue;
+    const OpInfo& info = op_info(graph_.nodes[i].call.op);
+    for (int k : graph_.nodes[i].inputs) {
+      last_use[k] = i;
+      if (keep && info.backward_needs_inputs) plan.retain[k] = true;
+    }
+    if (keep && info.backward_needs_output) plan.retain[i] = true;
+  }
+
+  // Inference fusion: a conv whose only reader is a relu or clip (and which is
+  // not itself tapped) writes the activation's output directly.
+  std::vector<int> fused_into(n, -1);
+  std::vector<Epilogue> epilogue(n);
+  std::vector<bool> skip(n, false);
+  if (!keep && backend_.fuses_activation()) {
+    std::vector<int> readers(n, 0), reader(n, -1);
+    for (int j = 0; j < n; ++j)
+      if (plan.needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
+        for (int k : graph_.nodes[j].inputs) ++readers[k], reader[k] = j;
+    for (int i = 0; i < n; ++i) {
+      const GraphNode& node = graph_.nodes[i];
+      if (!plan.needed[i] || plan.is_tap[i] || node.kind != GraphNode::Kind::Op || node.call.op != Op::Conv2d ||
+          readers[i] != 1)
+        continue;
+      const OpCall& act = graph_.nodes[reader[i]].call;
+      if (act.op == Op::Relu) {
+        epilogue[i].kind = Epilogue::Kind::Relu;
+      } else if (act.op == Op::Clip) {
+        epilogue[i] = {Epilogue::Kind::Clip, act.get<ClipAttrs>().lo, act.get<ClipAttrs>().hi};
+      } else {
+        continue;
+      }
+      fused_into[i] = reader[i], skip[reader[i]] = true;
+    }
+  }
+
+  // The steps in order; after each op, the inputs whose last use it was go
+  // back to the buffer pool.
+  for (int i = 0; i < n; ++i) {
+    if (!plan.needed[i] || skip[i]) continue;
+    Step s;
+    s.node = i;
+    s.dest = fused_into[i] < 0 ? i : fused_into[i];
+    s.epilogue = epilogue[i];
+    const GraphNode& node = graph_.nodes[i];
+    if (node.kind == GraphNode::Kind::Op)
+      for (int k : node.inputs)
+        if (last_use[k] == i && !plan.is_tap[k] && !plan.retain[k] && graph_.nodes[k].kind == GraphNode::Kind::Op &&
+            std::find(s.frees.begin(), s.frees.end(), k) == s.frees.end())
+          s.frees.push_back(k);
+    plan.steps.push_back(std::move(s));
+  }
+  if (plans_.size() >= kMaxPlans) plans_.clear();  // shapes that keep changing: start over
+  plans_.emplace(std::move(key), p);
+  return p;
+}
+
+void Program::check_feeds(const std::map<std::string, Tensor>& feeds) {
   for (const auto& [name, t] : feeds) {
     const int i = index_of(name, "forward");
     if (graph_.nodes[i].kind != GraphNode::Kind::Input)
@@ -204,98 +291,50 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
     if (t.empty()) throw Error("forward: input '" + name + "' has no data");
     check_memory(t, "forward: input '" + name + "'");
   }
-  // Truncate: only the ancestors of the taps run.
-  std::vector<int> tap_idx;
-  for (const auto& t : taps) tap_idx.push_back(index_of(t, "forward"));
-  if (tap_idx.empty()) tap_idx.push_back(n - 1);
-  std::vector<bool> needed(n, false), is_tap(n, false);
-  for (int t : tap_idx) needed[t] = is_tap[t] = true;
-  for (int i = n - 1; i >= 0; --i)
-    if (needed[i])
-      for (int k : graph_.nodes[i].inputs) needed[k] = true;
+}
 
-  const std::vector<Shape> shapes = shapes_for(feeds, needed, "forward");
-
-  // Liveness: the last needed consumer of each node; with keep, also whether
-  // some derivative will read it.
-  std::vector<int> last_use(n, -1);
-  std::vector<bool> retain(n, false);
-  for (int i = 0; i < n; ++i) {
-    if (!needed[i] || graph_.nodes[i].kind != GraphNode::Kind::Op) continue;
-    const OpInfo& info = op_info(graph_.nodes[i].call.op);
-    for (int k : graph_.nodes[i].inputs) {
-      last_use[k] = i;
-      if (keep && info.backward_needs_inputs) retain[k] = true;
-    }
-    if (keep && info.backward_needs_output) retain[i] = true;
-  }
-
-  // Inference fusion: a conv whose only reader is a relu or clip (and which is
-  // not itself tapped) writes the activation's output directly; see Epilogue.
-  std::vector<int> fused_into(n, -1);
-  std::vector<bool> skip(n, false);
-  if (!keep && backend_.fuses_activation()) {
-    std::vector<int> readers(n, 0), reader(n, -1);
-    for (int j = 0; j < n; ++j)
-      if (needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
-        for (int k : graph_.nodes[j].inputs) ++readers[k], reader[k] = j;
-    for (int i = 0; i < n; ++i) {
-      const GraphNode& node = graph_.nodes[i];
-      if (!needed[i] || is_tap[i] || node.kind != GraphNode::Kind::Op || node.call.op != Op::Conv2d || readers[i] != 1)
-        continue;
-      const Op act = graph_.nodes[reader[i]].call.op;
-      if (act == Op::Relu || act == Op::Clip) fused_into[i] = reader[i], skip[reader[i]] = true;
-    }
-  }
-
-  saved_.assign(n, Tensor());
-  have_saved_ = false;
-  std::vector<Tensor> values(n);
-  for (int i = 0; i < n; ++i) {
-    if (!needed[i] || skip[i]) continue;
-    GraphNode& node = graph_.nodes[i];
+std::vector<Tensor> Program::run_plan(const ForwardPlan& plan, const std::map<std::string, Tensor>& feeds) {
+  std::vector<Tensor> values(graph_.nodes.size());
+  for (const Step& s : plan.steps) {
+    const GraphNode& node = graph_.nodes[s.node];
     if (node.kind == GraphNode::Kind::Input) {
-      values[i] = backend_.from_host(feeds.at(node.name));
-    } else if (node.kind == GraphNode::Kind::Param) {
-      values[i] = params_[i];
-    } else {
-      Inputs in;
-      for (int k : node.inputs) in.push_back(&values[k]);
-      Tensor out = take_buffer(shapes[i]);
-      const int j = fused_into[i];
-      try {
-        if (j < 0) {
-          backend_.forward(node.call, in, out);
-        } else {
-          OpCall fused = node.call;
-          Epilogue& ep = std::get<Conv2dAttrs>(fused.attrs).epilogue;
-          const OpCall& act = graph_.nodes[j].call;
-          if (act.op == Op::Relu) {
-            ep.kind = Epilogue::Kind::Relu;
-          } else {
-            ep.kind = Epilogue::Kind::Clip;
-            ep.lo = act.get<ClipAttrs>().lo;
-            ep.hi = act.get<ClipAttrs>().hi;
-          }
-          backend_.forward(fused, in, out);
-        }
-      } catch (const Error& e) {
-        throw Error(where(i) + ": " + e.what());
-      }
-      values[j < 0 ? i : j] = out;
-      for (int k : node.inputs) {
-        if (last_use[k] == i && !is_tap[k] && !retain[k] && graph_.nodes[k].kind == GraphNode::Kind::Op) {
-          Tensor dead = values[k];
-          values[k] = Tensor();
-          give_buffer(std::move(dead));
-        }
-      }
+      values[s.node] = backend_.from_host(feeds.at(node.name));
+      continue;
     }
+    if (node.kind == GraphNode::Kind::Param) {
+      values[s.node] = params_[s.node];
+      continue;
+    }
+    Inputs in;
+    for (int k : node.inputs) in.push_back(&values[k]);
+    Tensor out = take_buffer(plan.shapes[s.node]);
+    try {
+      if (s.epilogue.kind == Epilogue::Kind::None) backend_.forward(node.call, in, out);
+      else backend_.conv2d_fused(node.call, in, out, s.epilogue);
+    } catch (const Error& e) {
+      throw Error(where(s.node) + ": " + e.what());
+    }
+    values[s.dest] = out;
+    for (int k : s.frees) give_buffer(std::move(values[k]));
   }
   backend_.synchronize();
+  return values;
+}
+
+std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tensor>& feeds,
+                                               const std::vector<std::string>& taps, bool keep,
+                                               bool device_results) {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_live("forward");
+  QueueScope scope(backend_, queue_.get());
+  check_feeds(feeds);
+  const std::shared_ptr<const ForwardPlan> plan = plan_for(feeds, taps, keep);
+  saved_.clear();
+  have_saved_ = false;
+  std::vector<Tensor> values = run_plan(*plan, feeds);
 
   std::map<std::string, Tensor> result;
-  for (int t : tap_idx) {
+  for (int t : plan->taps) {
     // A tap handed to the caller must not alias a buffer the Program reuses
     // (taps never go back to the pool; parameters are copied).
     const bool param = graph_.nodes[t].kind == GraphNode::Kind::Param;
@@ -303,15 +342,17 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
                                 : (param ? backend_.to_host(values[t]).clone() : backend_.to_host(values[t]));
     result[graph_.nodes[t].name] = out;
   }
+  const int n = static_cast<int>(graph_.nodes.size());
   if (keep) {
+    saved_.assign(n, Tensor());
     for (int i = 0; i < n; ++i)  // parameters are read from params_ directly
-      if (retain[i] && graph_.nodes[i].kind != GraphNode::Kind::Param) saved_[i] = values[i];
-    saved_shapes_ = shapes;
-    saved_needed_ = needed;
+      if (plan->retain[i] && graph_.nodes[i].kind != GraphNode::Kind::Param) saved_[i] = values[i];
+    saved_plan_ = plan;
     have_saved_ = true;
   }
   for (int i = 0; i < n; ++i)
-    if (!retain[i] && !is_tap[i] && graph_.nodes[i].kind == GraphNode::Kind::Op) give_buffer(std::move(values[i]));
+    if (!plan->retain[i] && !plan->is_tap[i] && graph_.nodes[i].kind == GraphNode::Kind::Op)
+      give_buffer(std::move(values[i]));
   return result;
 }
 
@@ -324,6 +365,8 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     throw Error("backward: no retained forward pass; call forward with keep (grad) enabled first");
   if (seeds.empty()) throw Error("backward: no gradient was given at any tap");
   const int n = static_cast<int>(graph_.nodes.size());
+  const std::vector<bool>& needed = saved_plan_->needed;
+  const std::vector<Shape>& shapes = saved_plan_->shapes;
 
   // Which nodes a gradient must flow into.
   std::vector<bool> wants(n, false);
@@ -338,7 +381,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       if (graph_.nodes[i].kind == GraphNode::Kind::Input) wants[i] = true;
   std::vector<bool> requires_grad(n, false);
   for (int i = 0; i < n; ++i) {
-    if (!saved_needed_[i]) continue;
+    if (!needed[i]) continue;
     requires_grad[i] = wants[i];
     for (int k : graph_.nodes[i].inputs) requires_grad[i] = requires_grad[i] || requires_grad[k];
   }
@@ -346,10 +389,10 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
   std::vector<Tensor> grads(n);
   for (const auto& [name, g] : seeds) {
     const int i = index_of(name, "backward");
-    if (!saved_needed_[i]) throw Error("backward: tap '" + name + "' was not computed by the last forward");
-    if (g.shape() != saved_shapes_[i])
+    if (!needed[i]) throw Error("backward: tap '" + name + "' was not computed by the last forward");
+    if (g.shape() != shapes[i])
       throw Error("backward: gradient for '" + name + "' has shape " + shape_str(g.shape()) + " but the tap has " +
-                  shape_str(saved_shapes_[i]));
+                  shape_str(shapes[i]));
     check_memory(g, "backward: gradient for '" + name + "'");
     grads[i] = backend_.from_host(g);  // read-only as dy; sums make new tensors
   }
@@ -366,7 +409,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       const int k = node.inputs[j];
       const Tensor& v = graph_.nodes[k].kind == GraphNode::Kind::Param ? params_[k] : saved_[k];
       in.push_back(info.backward_needs_inputs ? &v : nullptr);
-      if (requires_grad[k]) din_store[j] = backend_.alloc(saved_shapes_[k]);
+      if (requires_grad[k]) din_store[j] = backend_.alloc(shapes[k]);
     }
     for (auto& t : din_store) din.push_back(t.empty() ? nullptr : &t);
     const Tensor empty;
@@ -382,7 +425,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       if (grads[k].empty()) {
         grads[k] = din_store[j];
       } else {
-        Tensor sum = backend_.alloc(saved_shapes_[k]);
+        Tensor sum = backend_.alloc(shapes[k]);
         backend_.forward(add_call, {&grads[k], &din_store[j]}, sum);
         grads[k] = sum;
       }
@@ -394,10 +437,10 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
   for (int i = 0; i < n; ++i) {
     const GraphNode& node = graph_.nodes[i];
     if (!wants[i]) continue;
-    Tensor g = grads[i].empty() ? Tensor(node.kind == GraphNode::Kind::Param ? params_[i].shape() : saved_shapes_[i])
+    Tensor g = grads[i].empty() ? Tensor(node.kind == GraphNode::Kind::Param ? params_[i].shape() : shapes[i])
                                 : device_results ? grads[i] : backend_.to_host(grads[i]);
     if (grads[i].empty() && device_results) g = backend_.from_host(g);
-    if (!saved_needed_[i] && node.kind == GraphNode::Kind::Input) continue;  // input unused by this pass
+    if (!needed[i] && node.kind == GraphNode::Kind::Input) continue;  // input unused by this pass
     (node.kind == GraphNode::Kind::Param ? result.params : result.inputs)[node.name] = g;
   }
   return result;
@@ -417,6 +460,8 @@ void Program::release() {
 void Program::dispose() {
   std::lock_guard<std::mutex> lk(mu_);
   saved_.clear();
+  saved_plan_.reset();
+  plans_.clear();
   have_saved_ = false;
   pool_.clear();
   params_.assign(params_.size(), Tensor());
@@ -436,6 +481,11 @@ int64_t Program::retained_bytes() const {
   for (const auto& t : saved_)
     if (!t.empty() && seen.insert(t.storage().get()).second) b += t.storage()->numel * 4;
   return b;
+}
+
+size_t Program::plan_count() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return plans_.size();
 }
 
 int64_t Program::pool_bytes() const {

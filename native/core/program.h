@@ -6,10 +6,11 @@
 //
 // forward(feeds, taps, keep) computes only what the taps depend on (the
 // Program is truncated after the deepest tap). Intermediate buffers are freed
-// after their last use and reused from a pool (the memory plan, computed once
-// per input shape). With keep=true it also retains exactly what the
-// derivatives need, so backward(seeds) can then propagate gradients given at
-// the taps back to the inputs and to the parameters asked for.
+// after their last use and reused from a pool. What runs, when each value
+// dies, what is kept and which ops are fused is a ForwardPlan, made once per
+// (input shapes, taps, keep) and cached. With keep=true forward also retains
+// exactly what the derivatives need, so backward(seeds) can then propagate
+// gradients given at the taps back to the inputs and to the parameters asked for.
 //
 // Thread-safety: calls on one Program are serialized by an internal mutex.
 // Each Program has its own backend queue (a CUDA stream), so Programs called
@@ -19,6 +20,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "backend.h"
@@ -79,8 +82,35 @@ class Program {
   // Bytes held by retained activations and the buffer pool (for tests and benches).
   int64_t retained_bytes() const;
   int64_t pool_bytes() const;
+  // Forward plans held (one per input shapes, taps and grad seen; for tests).
+  size_t plan_count() const;
 
  private:
+  // One node's work in a forward pass.
+  struct Step {
+    int node;                  // the node computed
+    int dest;                  // where its value goes: the node, or the activation fused into it
+    Epilogue epilogue;         // Kind::None unless an activation is fused (conv2d only)
+    std::vector<int> frees;    // values whose last reader this is: back to the pool after it
+  };
+  struct ForwardPlan {
+    std::vector<int> taps;                  // node indices
+    std::vector<bool> needed, is_tap, retain;  // by node; retain: backward reads it
+    std::vector<Shape> shapes;              // by node (needed ones)
+    std::vector<Step> steps;                // in order
+  };
+  struct PlanKey {
+    bool keep;
+    std::vector<int> taps;
+    std::vector<Shape> shapes;  // by input node; {-1}: not fed
+    bool operator<(const PlanKey& o) const { return std::tie(keep, taps, shapes) < std::tie(o.keep, o.taps, o.shapes); }
+  };
+  static constexpr size_t kMaxPlans = 16;
+
+  void check_feeds(const std::map<std::string, Tensor>& feeds);
+  std::shared_ptr<const ForwardPlan> plan_for(const std::map<std::string, Tensor>& feeds,
+                                              const std::vector<std::string>& taps, bool keep);
+  std::vector<Tensor> run_plan(const ForwardPlan& plan, const std::map<std::string, Tensor>& feeds);
   int index_of(const std::string& name, const char* who) const;
   std::vector<Shape> shapes_for(const std::map<std::string, Tensor>& feeds, const std::vector<bool>& needed,
                                 const char* who);
@@ -96,10 +126,12 @@ class Program {
   std::unique_ptr<Queue> queue_;  // declared before every tensor member: destroyed after them
   std::vector<Tensor> params_;           // backend-resident parameter values, by node index
   std::multimap<int64_t, Tensor> pool_;  // free buffers by element count
+  std::unordered_map<std::string, int> index_;  // node index by name
+  std::vector<int> input_nodes_;
+  std::map<PlanKey, std::shared_ptr<const ForwardPlan>> plans_;
   // State kept by forward(keep=true) for backward.
   std::vector<Tensor> saved_;
-  std::vector<Shape> saved_shapes_;
-  std::vector<bool> saved_needed_;
+  std::shared_ptr<const ForwardPlan> saved_plan_;
   bool have_saved_ = false;
   bool disposed_ = false;
   mutable std::mutex mu_;

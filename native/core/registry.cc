@@ -45,7 +45,7 @@ Backend& backend_by_name(const std::string& name) {
     throw Error("cuda backend: not compiled in this build (rebuild with nvcc on PATH)");
 #endif
   }
-  if (name == "cudnn") throw Error("cudnn backend: not available in this build (it arrives with the cuDNN issue)");
+  if (name == "cudnn") throw Error("cudnn backend: not available in this build (no cuDNN backend is implemented yet)");
   throw Error("backend: expected one of 'cpu', 'cuda', 'cudnn', 'auto' but received '" + name + "'");
 }
 

@@ -1,18 +1,14 @@
 // The CPU backend: host memory and one dispatch switch over the op set.
-#include "kernels.h"
-
 #include <cstring>
 
 #include "kernels.h"
+#include "vecops.h"
 
 namespace ec::cpu {
 
 void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   switch (call.op) {
-#define EC_CASE(OP, fn) \
-  case Op::OP: return fn##_forward(call, in, out);
-    EC_OP_KERNELS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_FORWARD_CASE)
     case Op::COUNT: break;
   }
   throw Error("cpu backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -20,10 +16,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
 
 void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy, const Grads& din) {
   switch (call.op) {
-#define EC_CASE(OP, fn) \
-  case Op::OP: return fn##_backward(call, in, out, dy, din);
-    EC_OP_KERNELS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_BACKWARD_CASE)
     case Op::COUNT: break;
   }
   throw Error("cpu backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
@@ -38,12 +31,19 @@ class CpuBackend final : public Backend {
   bool supports(const OpCall& call) const override { return call.op != Op::COUNT; }
   Tensor alloc(const Shape& shape) override { return Tensor(shape); }
   bool fuses_activation() const override { return true; }
+  void conv2d_fused(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) override {
+    conv2d_forward(call, in, out, ep);
+  }
   Tensor to_host(const Tensor& t) override { return t; }
   Tensor from_host(const Tensor& t) override { return t; }
   void forward(const OpCall& call, const Inputs& in, Tensor& out) override { cpu::forward(call, in, out); }
   void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dy,
                 const Grads& din) override {
     cpu::backward(call, in, out, dy, din);
+  }
+  const VecOps& vec() const override {
+    static const VecOps ops = EC_VEC_OPS;
+    return ops;
   }
 };
 

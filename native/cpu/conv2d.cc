@@ -553,14 +553,15 @@ void apply_epilogue(const Epilogue& ep, float* y, int64_t n) {
   }
 }
 
-void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) {
+void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) { conv2d_forward(call, in, out, Epilogue{}); }
+
+void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) {
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
   const float *x = xt.data(), *w = wt.data();
   const float* bias = in.size() > 2 && in[2] ? in[2]->data() : nullptr;
   float* y = out.data();
   if (c.rows() == 0 || c.Cout == 0) return;
-  const Epilogue& ep = call.get<Conv2dAttrs>().epilogue;
   bool direct = c.depthwise();
   if (direct) depthwise_forward(c, x, w, bias, y, ep);
   else direct = pointwise_forward(c, x, w, bias, y, ep);

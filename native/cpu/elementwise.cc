@@ -19,7 +19,6 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk, at least
 constexpr int64_t kBlock = 4096;     // long rows are split into column blocks of this size
 
-Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
 
 // Dimension i of `s` right-aligned to rank r (missing leading dims are 1).
 int64_t aligned_dim(const Shape& s, size_t r, size_t i) {

@@ -22,39 +22,18 @@ using ec::Grads;
 using ec::Inputs;
 Backend& cpu_backend();
 
-#define EC_CPU_KERNEL(name)                                                              \
-  void name##_forward(const OpCall& call, const Inputs& in, Tensor& out);               \
-  void name##_backward(const OpCall& call, const Inputs& in, const Tensor& out,         \
-                       const Tensor& dy, const Grads& din);
+// One forward and one backward per row of EC_OPS (op_table.h), named by its
+// kernel column: relu_forward, relu_backward, ...
+#undef EC_KERNEL_SUFFIX
+#define EC_KERNEL_SUFFIX
+EC_OPS(EC_DECLARE_KERNEL)
 
-EC_CPU_KERNEL(conv2d)
-EC_CPU_KERNEL(dense)
-EC_CPU_KERNEL(relu)
-EC_CPU_KERNEL(clip)
-EC_CPU_KERNEL(leaky_relu)
-EC_CPU_KERNEL(sigmoid)
-EC_CPU_KERNEL(tanh)
-EC_CPU_KERNEL(max_pool)
-EC_CPU_KERNEL(avg_pool)
-EC_CPU_KERNEL(global_avg_pool)
-EC_CPU_KERNEL(global_max_pool)
-EC_CPU_KERNEL(add)
-EC_CPU_KERNEL(mul)
-EC_CPU_KERNEL(concat)
-EC_CPU_KERNEL(softmax)
-EC_CPU_KERNEL(log_softmax)
-EC_CPU_KERNEL(lrn)
-EC_CPU_KERNEL(batch_norm)
-EC_CPU_KERNEL(reshape)  // also serves Flatten
-EC_CPU_KERNEL(pad)
-EC_CPU_KERNEL(resize_bilinear)
-EC_CPU_KERNEL(gram)
-EC_CPU_KERNEL(mse_loss)
-EC_CPU_KERNEL(rms_loss)
-EC_CPU_KERNEL(sum_squares)
-EC_CPU_KERNEL(transpose)
+// conv2d's forward with an activation applied as the output is written
+// (conv2d_forward runs it with none).
+void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
 
-#undef EC_CPU_KERNEL
+// Input i's gradient buffer in a backward kernel, or null when it is not wanted.
+inline Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
 
 
 // Direct entry points (the op-table tests call these without a Program).

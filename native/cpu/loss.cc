@@ -43,7 +43,6 @@ double mean_squared_diff(const Tensor& a, const Tensor& b) {
          }) / static_cast<double>(n);
 }
 
-Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
 
 // da = k * (a - b), db = -da, for a scalar k (the loss-specific factor times dy).
 void diff_grads(const Inputs& in, double k, const Grads& din) {

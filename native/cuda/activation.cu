@@ -1,4 +1,4 @@
-// Pointwise activations on the GPU: relu, clip, leaky_relu, sigmoid, tanh.
+// Pointwise activations on the GPU: relu, clip, leaky_relu, sigmoid, tanh, abs.
 //
 // One grid-stride kernel template per direction; the op is a small functor,
 // so each activation is a handful of instructions around coalesced loads.
@@ -30,6 +30,9 @@ struct SigmoidF {
 struct TanhF {
   __device__ float operator()(float x) const { return tanhf(x); }
 };
+struct AbsF {
+  __device__ float operator()(float x) const { return fabsf(x); }
+};
 
 // Backward functors take (saved value, dy): the output for relu / sigmoid /
 // tanh (their inputs are not kept), the input for clip / leaky_relu.
@@ -49,6 +52,9 @@ struct SigmoidB {
 };
 struct TanhB {
   __device__ float operator()(float y, float g) const { return g * (1.f - y * y); }
+};
+struct AbsB {  // sign(x), 0 at 0
+  __device__ float operator()(float x, float g) const { return x > 0.f ? g : x < 0.f ? -g : 0.f; }
 };
 
 template <class F>
@@ -109,6 +115,11 @@ void sigmoid_backward_cuda(const OpCall&, const Inputs&, const Tensor& out, cons
 void tanh_forward_cuda(const OpCall&, const Inputs& in, Tensor& out) { run_unary(in, out, TanhF{}); }
 void tanh_backward_cuda(const OpCall&, const Inputs&, const Tensor& out, const Tensor& dy, const Grads& din) {
   run_unary_grad(out, dy, din, TanhB{});
+}
+
+void abs_forward_cuda(const OpCall&, const Inputs& in, Tensor& out) { run_unary(in, out, AbsF{}); }
+void abs_backward_cuda(const OpCall&, const Inputs& in, const Tensor&, const Tensor& dy, const Grads& din) {
+  run_unary_grad(*in[0], dy, din, AbsB{});
 }
 
 }  // namespace ec::cuda

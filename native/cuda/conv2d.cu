@@ -117,12 +117,15 @@ __global__ void conv_filter_transpose_kernel(ConvGeom g, const float* w, float* 
 }  // namespace
 
 void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out) {
+  conv2d_forward_cuda(call, in, out, Epilogue{});
+}
+
+void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) {
   const ConvGeom g = make_geom(call, in[0]->shape(), in[1]->shape());
   const float *x = in[0]->data(), *w = in[1]->data(), *bias = opt_input(in, 2);
   const int64_t rows = static_cast<int64_t>(g.N) * g.OH * g.OW, total = rows * g.Cout;
   if (total == 0) return;
-  // A fused activation (set by the Program for inference): ReLU = clamp to [0, inf).
-  const Epilogue& ep = call.get<Conv2dAttrs>().epilogue;
+  // A fused activation (the Program's, for inference): ReLU = clamp to [0, inf).
   const bool clamp = ep.kind != Epilogue::Kind::None;
   const float lo = ep.kind == Epilogue::Kind::Relu ? 0.f : ep.lo;
   const float hi = ep.kind == Epilogue::Kind::Relu ? INFINITY : ep.hi;

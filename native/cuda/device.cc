@@ -12,6 +12,7 @@
 
 #include "common.cuh"
 #include "kernels.cuh"
+#include "vecops.cuh"
 
 namespace ec::cuda {
 
@@ -67,10 +68,7 @@ void forward(const OpCall& call, const Inputs& in, Tensor& out) {
   for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
   expect_device(call, &out, "output", 0);
   switch (call.op) {
-#define EC_CASE(OP, fn) \
-  case Op::OP: fn##_forward_cuda(call, in, out); break;
-    EC_OP_KERNELS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_FORWARD_CASE)
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
   }
@@ -82,10 +80,7 @@ void backward(const OpCall& call, const Inputs& in, const Tensor& out, const Ten
   expect_device(call, &out, "output", 0);
   expect_device(call, &dy, "dy", 0);
   switch (call.op) {
-#define EC_CASE(OP, fn) \
-  case Op::OP: fn##_backward_cuda(call, in, out, dy, din); break;
-    EC_OP_KERNELS(EC_CASE)
-#undef EC_CASE
+    EC_OPS(EC_BACKWARD_CASE)
     case Op::COUNT:
       throw Error("cuda backend: op id " + std::to_string(static_cast<int>(call.op)) + " is not implemented");
   }
@@ -141,8 +136,16 @@ class CudaBackend final : public Backend {
   }
   Tensor clone(const Tensor& t) override { return copy_on_device(t); }
   void synchronize() override { EC_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
-  // conv2d honours Conv2dAttrs::epilogue (in the GEMM's store, or one clamp pass).
   bool fuses_activation() const override { return true; }
+  void conv2d_fused(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) override {
+    for (size_t i = 0; i < in.size(); ++i) expect_device(call, in[i], "input", i);
+    expect_device(call, &out, "output", 0);
+    conv2d_forward_cuda(call, in, out, ep);
+  }
+  const VecOps& vec() const override {
+    static const VecOps ops = EC_VEC_OPS;
+    return ops;
+  }
   std::unique_ptr<Queue> make_queue(const QueueOptions& options) override {
     return std::make_unique<CudaQueue>(options);
   }

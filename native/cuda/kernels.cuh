@@ -5,8 +5,9 @@
 // does not read them. All tensors live in device memory (device_alloc).
 //
 // Plain C++ declarations: device.cc (a host .cc) dispatches through them.
-// Every launcher queues work on the legacy default stream and returns without
-// waiting; Backend::synchronize() waits.
+// Every launcher queues work on the calling thread's current stream (stream():
+// the running Program's own, else the legacy default stream) and returns
+// without waiting; Backend::synchronize() waits.
 #pragma once
 #include "common.cuh"
 
@@ -15,39 +16,15 @@ namespace ec::cuda {
 using ec::Grads;
 using ec::Inputs;
 
-#define EC_CUDA_KERNEL(name)                                                           \
-  void name##_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out);        \
-  void name##_backward_cuda(const OpCall& call, const Inputs& in, const Tensor& out,  \
-                            const Tensor& dy, const Grads& din);
+// One forward and one backward launcher per row of EC_OPS (op_table.h), named
+// by its kernel column: relu_forward_cuda, relu_backward_cuda, ...
+#undef EC_KERNEL_SUFFIX
+#define EC_KERNEL_SUFFIX _cuda
+EC_OPS(EC_DECLARE_KERNEL)
 
-EC_CUDA_KERNEL(conv2d)
-EC_CUDA_KERNEL(dense)
-EC_CUDA_KERNEL(relu)
-EC_CUDA_KERNEL(clip)
-EC_CUDA_KERNEL(leaky_relu)
-EC_CUDA_KERNEL(sigmoid)
-EC_CUDA_KERNEL(tanh)
-EC_CUDA_KERNEL(max_pool)
-EC_CUDA_KERNEL(avg_pool)
-EC_CUDA_KERNEL(global_avg_pool)
-EC_CUDA_KERNEL(global_max_pool)
-EC_CUDA_KERNEL(add)
-EC_CUDA_KERNEL(mul)
-EC_CUDA_KERNEL(concat)
-EC_CUDA_KERNEL(softmax)
-EC_CUDA_KERNEL(log_softmax)
-EC_CUDA_KERNEL(lrn)
-EC_CUDA_KERNEL(batch_norm)
-EC_CUDA_KERNEL(reshape)  // also serves Flatten
-EC_CUDA_KERNEL(pad)
-EC_CUDA_KERNEL(resize_bilinear)
-EC_CUDA_KERNEL(gram)
-EC_CUDA_KERNEL(mse_loss)
-EC_CUDA_KERNEL(rms_loss)
-EC_CUDA_KERNEL(sum_squares)
-EC_CUDA_KERNEL(transpose)
-
-#undef EC_CUDA_KERNEL
+// conv2d's forward with an activation applied in the GEMM's store (or one
+// clamp pass); conv2d_forward_cuda runs it with none.
+void conv2d_forward_cuda(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
 
 
 // Direct entry points (the CUDA op-table test calls these without a Program).

@@ -51,6 +51,46 @@ Napi::Value OpNames(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The JS keys an attribute struct reads (its fields() list, in order).
+struct KeyLister {
+  std::vector<std::string> keys;
+  void integer(const char* k, int&) { keys.push_back(k); }
+  void number(const char* k, float&) { keys.push_back(k); }
+  void boolean(const char* k, bool&) { keys.push_back(k); }
+  void pair(const char* k, int&, int&) { keys.push_back(k); }
+  void quad(const char* k, int&, int&, int&, int&) { keys.push_back(k); }
+  template <class T> void ints(const char* k, std::vector<T>&) { keys.push_back(k); }
+  template <class E, size_t N> void choice(const char* k, const char*, E&, const EnumName (&)[N]) { keys.push_back(k); }
+};
+
+// [sync] opTable() -> [{name, minInputs, maxInputs, backwardNeedsInputs,
+// backwardNeedsOutput, pointwise, spatial, window, attrs}] in op-set order.
+Napi::Value OpTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = Napi::Array::New(env, kOpCount);
+  for (int i = 0; i < kOpCount; ++i) {
+    const Op op = static_cast<Op>(i);
+    const OpInfo& oi = op_info(op);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", oi.name);
+    o.Set("minInputs", oi.min_inputs);
+    o.Set("maxInputs", oi.max_inputs);
+    o.Set("backwardNeedsInputs", oi.backward_needs_inputs);
+    o.Set("backwardNeedsOutput", oi.backward_needs_output);
+    o.Set("pointwise", oi.pointwise());
+    o.Set("spatial", oi.spatial());
+    o.Set("window", oi.window());
+    Attrs attrs = default_attrs(op);
+    KeyLister keys;
+    visit_fields(attrs, keys);
+    Napi::Array k = Napi::Array::New(env, keys.keys.size());
+    for (size_t j = 0; j < keys.keys.size(); ++j) k.Set(j, keys.keys[j]);
+    o.Set("attrs", k);
+    a.Set(i, o);
+  }
+  return a;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -59,6 +99,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("opNames", Napi::Function::New(env, OpNames));
+  exports.Set("opTable", Napi::Function::New(env, OpTable));
   return InitVec(env, exports);
 }
 

@@ -18,129 +18,77 @@ struct Reader {
   std::string who;
 
   bool has(const char* k) const { return obj.Has(k) && !obj.Get(k).IsUndefined() && !obj.Get(k).IsNull(); }
+  Napi::TypeError error(const std::string& what) const { return Napi::TypeError::New(obj.Env(), who + ": " + what); }
 
   double number(const char* k, double dflt) const {
     if (!has(k)) return dflt;
     Napi::Value v = obj.Get(k);
-    if (!v.IsNumber()) throw Napi::TypeError::New(obj.Env(), who + ": expected a number for " + k);
+    if (!v.IsNumber()) throw error(std::string("expected a number for ") + k);
     const double x = v.As<Napi::Number>().DoubleValue();
-    if (std::isnan(x)) throw Napi::TypeError::New(obj.Env(), who + ": expected a number for " + k + " but received NaN");
+    if (std::isnan(x)) throw error(std::string("expected a number for ") + k + " but received NaN");
     return x;
   }
   int integer(const char* k, int dflt) const {
     const double x = number(k, dflt);
-    if (x != std::floor(x) || std::fabs(x) > 1e9)
-      throw Napi::TypeError::New(obj.Env(), who + ": expected an integer for " + k);
+    if (x != std::floor(x) || std::fabs(x) > 1e9) throw error(std::string("expected an integer for ") + k);
     return static_cast<int>(x);
-  }
-  bool boolean(const char* k, bool dflt) const {
-    if (!has(k)) return dflt;
-    return obj.Get(k).ToBoolean().Value();
   }
   std::string string(const char* k, const std::string& dflt) const {
     if (!has(k)) return dflt;
     Napi::Value v = obj.Get(k);
-    if (!v.IsString()) throw Napi::TypeError::New(obj.Env(), who + ": expected a string for " + k);
+    if (!v.IsString()) throw error(std::string("expected a string for ") + k);
     return v.As<Napi::String>().Utf8Value();
   }
   std::vector<int64_t> ints(const char* k) const {
     if (!has(k)) return {};
     return shape_from_js(obj.Get(k), who + " " + k);
   }
-  // A pair [a, b] (or a single number used twice).
-  void pair(const char* k, int& a, int& b) const {
-    if (!has(k)) return;
-    if (obj.Get(k).IsNumber()) {
-      a = b = integer(k, a);
+};
+
+// Fills an attribute struct from a JS object through its fields() list
+// (ops.h); a key that is absent keeps the member's default.
+struct AttrReader {
+  const Reader& r;
+
+  void integer(const char* k, int& v) { v = r.integer(k, v); }
+  void number(const char* k, float& v) { v = static_cast<float>(r.number(k, v)); }
+  void boolean(const char* k, bool& v) {
+    if (r.has(k)) v = r.obj.Get(k).ToBoolean().Value();
+  }
+  // A pair [a, b], or a single number used twice.
+  void pair(const char* k, int& a, int& b) {
+    if (!r.has(k)) return;
+    if (r.obj.Get(k).IsNumber()) {
+      a = b = r.integer(k, a);
       return;
     }
-    auto v = ints(k);
-    if (v.size() != 2) throw Napi::TypeError::New(obj.Env(), who + ": expected 2 values for " + k);
+    const auto v = r.ints(k);
+    if (v.size() != 2) throw r.error(std::string("expected 2 values for ") + k);
     a = static_cast<int>(v[0]);
     b = static_cast<int>(v[1]);
   }
+  void quad(const char* k, int& a, int& b, int& c, int& d) {
+    if (!r.has(k)) return;
+    const auto v = r.ints(k);
+    if (v.size() != 4) throw r.error(std::string("expected 4 values for ") + k);
+    a = static_cast<int>(v[0]), b = static_cast<int>(v[1]), c = static_cast<int>(v[2]), d = static_cast<int>(v[3]);
+  }
+  void ints(const char* k, std::vector<int64_t>& v) { v = r.ints(k); }
+  void ints(const char* k, std::vector<int>& v) {
+    v.clear();
+    for (int64_t x : r.ints(k)) v.push_back(static_cast<int>(x));
+  }
+  template <class E, size_t N> void choice(const char* k, const char* label, E& e, const EnumName (&names)[N]) {
+    if (!r.has(k)) return;
+    const std::string s = r.string(k, "");
+    for (const EnumName& n : names)
+      if (s == n.name) {
+        e = static_cast<E>(n.value);
+        return;
+      }
+    throw r.error(std::string("unknown ") + label + " '" + s + "'");
+  }
 };
-
-Window2d read_window(const Reader& r) {
-  Window2d w;
-  r.pair("kernel", w.kernel_h, w.kernel_w);
-  r.pair("strides", w.stride_h, w.stride_w);
-  r.pair("dilations", w.dilation_h, w.dilation_w);
-  if (r.has("pads")) {  // ONNX order: [top, left, bottom, right]
-    auto p = r.ints("pads");
-    if (p.size() != 4) throw Napi::TypeError::New(r.obj.Env(), r.who + ": expected 4 values for pads");
-    w.pad_top = static_cast<int>(p[0]);
-    w.pad_left = static_cast<int>(p[1]);
-    w.pad_bottom = static_cast<int>(p[2]);
-    w.pad_right = static_cast<int>(p[3]);
-  }
-  const std::string mode = r.string("padMode", "explicit");
-  if (mode == "explicit") w.pad_mode = PadMode::Explicit;
-  else if (mode == "valid") w.pad_mode = PadMode::Valid;
-  else if (mode == "same_upper" || mode == "same") w.pad_mode = PadMode::SameUpper;
-  else if (mode == "same_lower") w.pad_mode = PadMode::SameLower;
-  else throw Napi::TypeError::New(r.obj.Env(), r.who + ": unknown padMode '" + mode + "'");
-  w.ceil_mode = r.boolean("ceilMode", false);
-  return w;
-}
-
-Attrs read_attrs(Op op, const Reader& r) {
-  switch (op) {
-    case Op::Conv2d: {
-      Conv2dAttrs a;
-      a.win = read_window(r);
-      a.groups = r.integer("groups", 1);
-      return a;
-    }
-    case Op::Dense: return DenseAttrs{};
-    case Op::Clip: return ClipAttrs{static_cast<float>(r.number("min", 0)), static_cast<float>(r.number("max", 6))};
-    case Op::LeakyRelu: return LeakyReluAttrs{static_cast<float>(r.number("alpha", 0.01))};
-    case Op::MaxPool:
-    case Op::AvgPool: {
-      PoolAttrs a;
-      a.win = read_window(r);
-      a.count_include_pad = r.boolean("countIncludePad", false);
-      return a;
-    }
-    case Op::Concat:
-    case Op::Softmax:
-    case Op::LogSoftmax: return AxisAttrs{r.integer("axis", -1)};
-    case Op::Lrn:
-      return LrnAttrs{r.integer("size", 5), static_cast<float>(r.number("alpha", 1e-4)),
-                      static_cast<float>(r.number("beta", 0.75)), static_cast<float>(r.number("bias", 1))};
-    case Op::BatchNorm: return BatchNormAttrs{static_cast<float>(r.number("epsilon", 1e-5))};
-    case Op::Reshape: return ReshapeAttrs{r.ints("shape")};
-    case Op::Flatten: return FlattenAttrs{r.integer("axis", 1)};
-    case Op::Pad: {
-      PadAttrs a;
-      const std::string mode = r.string("mode", "constant");
-      if (mode == "constant") a.kind = PadKind::Constant;
-      else if (mode == "reflect") a.kind = PadKind::Reflect;
-      else if (mode == "edge") a.kind = PadKind::Edge;
-      else throw Napi::TypeError::New(r.obj.Env(), r.who + ": unknown pad mode '" + mode + "'");
-      a.value = static_cast<float>(r.number("value", 0));
-      a.pads = r.ints("pads");
-      return a;
-    }
-    case Op::ResizeBilinear: {
-      ResizeAttrs a;
-      a.out_h = r.integer("height", 1);
-      a.out_w = r.integer("width", 1);
-      const std::string c = r.string("coord", "half_pixel");
-      if (c == "half_pixel") a.coord = ResizeCoord::HalfPixel;
-      else if (c == "align_corners") a.coord = ResizeCoord::AlignCorners;
-      else if (c == "asymmetric") a.coord = ResizeCoord::Asymmetric;
-      else throw Napi::TypeError::New(r.obj.Env(), r.who + ": unknown coord '" + c + "'");
-      return a;
-    }
-    case Op::Transpose: {
-      TransposeAttrs a;
-      for (int64_t v : r.ints("perm")) a.perm.push_back(static_cast<int>(v));
-      return a;
-    }
-    default: return NoAttrs{};
-  }
-}
 
 }  // namespace
 
@@ -172,7 +120,9 @@ Graph graph_from_js(const Napi::Object& desc) {
       Reader attrs{r.has("attrs") && r.obj.Get("attrs").IsObject() ? r.obj.Get("attrs").As<Napi::Object>()
                                                                     : Napi::Object::New(env),
                    std::string(op) + " (" + node.name + ")"};
-      node.call.attrs = read_attrs(node.call.op, attrs);
+      node.call.attrs = default_attrs(node.call.op);
+      AttrReader reader{attrs};
+      visit_fields(node.call.attrs, reader);
     } else {
       throw Napi::TypeError::New(env, r.who + ": unknown node kind '" + kind + "'");
     }

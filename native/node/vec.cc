@@ -1,16 +1,10 @@
-// [sync] vector routines for optimizers and tasks (see native/cpu/vecops.h).
-// They run on the calling thread: each is one pass over memory, far cheaper
-// than a round trip through the libuv pool. Tensors in CUDA memory use the
-// device routines (native/cuda/vecops.cuh), queued on the legacy default
-// stream, which Program streams wait for; those returning a number wait.
+// [sync] vector routines for optimizers and tasks, through the Backend whose
+// memory holds the tensors (semantics in native/cpu/vecops.h). They run on
+// the calling thread: each is one pass over memory, far cheaper than a round
+// trip through the libuv pool. On CUDA they queue on the legacy default
+// stream, with which Program streams are ordered; those returning a number wait.
 #include "binding.h"
-#include "cpu/vecops.h"
-#ifdef EC_WITH_CUDA
-#include "cuda/vecops.cuh"
-#define EC_VEC(on_cuda, fn, ...) ((on_cuda) ? cuda::fn(__VA_ARGS__) : cpu::fn(__VA_ARGS__))
-#else
-#define EC_VEC(on_cuda, fn, ...) cpu::fn(__VA_ARGS__)
-#endif
+#include "cpu/vecops.h"  // sym_eig: host math on a JS array, no tensor
 
 namespace ec::node {
 
@@ -30,15 +24,15 @@ std::vector<float> floats(const Napi::Value& v, const char* who) {
 }
 
 
-// True when the tensors are in CUDA memory, false when in host memory;
-// throws when they are split between the two.
-bool on_cuda(std::initializer_list<const Tensor*> ts, const char* who) {
+// The backend whose memory holds the tensors; throws when they are split
+// between host and CUDA memory.
+Backend& backend_for(std::initializer_list<const Tensor*> ts, const char* who) {
   size_t n = 0;
   for (const Tensor* t : ts) n += t->device() == Device::Cuda;
   if (n && n != ts.size())
     throw Error(std::string(who) + ": expected every tensor in the same memory but " + std::to_string(n) + " of " +
                 std::to_string(ts.size()) + " are in CUDA device memory and the rest in host memory");
-  return n > 0;
+  return backend_of(**ts.begin());
 }
 
 }  // namespace
@@ -49,13 +43,13 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
   };
   def("vecDot", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor a = NativeTensor::Get(info[0], "dot"), b = NativeTensor::Get(info[1], "dot");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), EC_VEC(on_cuda({&a, &b}, "dot"), vec_dot, a, b)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&a, &b}, "dot").vec().dot(a, b)); });
   });
   def("vecAxpy", [](const Napi::CallbackInfo& info) -> Napi::Value {
     const float alpha = num(info, 0, "axpy", "alpha");
     Tensor x = NativeTensor::Get(info[1], "axpy"), y = NativeTensor::Get(info[2], "axpy");
     return guard(info.Env(), [&]() -> Napi::Value {
-      EC_VEC(on_cuda({&x, &y}, "axpy"), vec_axpy, alpha, x, y);
+      backend_for({&x, &y}, "axpy").vec().axpy(alpha, x, y);
       return info.Env().Undefined();
     });
   });
@@ -63,23 +57,23 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     Tensor x = NativeTensor::Get(info[0], "scale");
     const float alpha = num(info, 1, "scale", "alpha");
     return guard(info.Env(), [&]() -> Napi::Value {
-      EC_VEC(on_cuda({&x}, "scale"), vec_scale, x, alpha);
+      backend_for({&x}, "scale").vec().scale(x, alpha);
       return info.Env().Undefined();
     });
   });
   def("vecNorm1", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm1");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), EC_VEC(on_cuda({&x}, "norm1"), vec_norm1, x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm1").vec().norm1(x)); });
   });
   def("vecNorm2", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "norm2");
-    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), EC_VEC(on_cuda({&x}, "norm2"), vec_norm2, x)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), backend_for({&x}, "norm2").vec().norm2(x)); });
   });
   def("vecClampChannels", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "clamp");
     auto lo = floats(info[1], "clamp"), hi = floats(info[2], "clamp");
     return guard(info.Env(), [&]() -> Napi::Value {
-      EC_VEC(on_cuda({&x}, "clamp"), vec_clamp_channels, x, lo, hi);
+      backend_for({&x}, "clamp").vec().clamp_channels(x, lo, hi);
       return info.Env().Undefined();
     });
   });
@@ -90,14 +84,14 @@ Napi::Object InitVec(Napi::Env env, Napi::Object exports) {
     const float eps = num(info, 7, "adam", "epsilon");
     const int t = static_cast<int>(num(info, 8, "adam", "step"));
     return guard(info.Env(), [&]() -> Napi::Value {
-      EC_VEC(on_cuda({&x, &g, &m, &v}, "adam"), vec_adam_step, x, g, m, v, lr, b1, b2, eps, t);
+      backend_for({&x, &g, &m, &v}, "adam").vec().adam_step(x, g, m, v, lr, b1, b2, eps, t);
       return info.Env().Undefined();
     });
   });
   def("vecRoll", [](const Napi::CallbackInfo& info) -> Napi::Value {
     Tensor x = NativeTensor::Get(info[0], "roll");
     const int64_t dy = static_cast<int64_t>(num(info, 1, "roll", "dy")), dx = static_cast<int64_t>(num(info, 2, "roll", "dx"));
-    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), EC_VEC(on_cuda({&x}, "roll"), vec_roll, x, dy, dx)); });
+    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), backend_for({&x}, "roll").vec().roll(x, dy, dx)); });
   });
   // symEig(Float64Array of n*n, n) -> {values: Float64Array(n), vectors: Float64Array(n*n), rows = eigenvectors}
   def("symEig", [](const Napi::CallbackInfo& info) -> Napi::Value {

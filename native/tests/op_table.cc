@@ -209,6 +209,7 @@ void pool_cases(Table& t) {
 
 void elementwise_cases(Table& t) {
   t.add(Op::Relu, "basic", NoAttrs{}, {kinked({2, 3, 4})}).kinks = {0.f};
+  t.add(Op::Abs, "basic", NoAttrs{}, {kinked({2, 3, 4})}).kinks = {0.f};
   t.add(Op::Clip, "relu6", ClipAttrs{0.f, 6.f}, {kinked({2, 3, 4}, -1.f, 7.f)}).kinks = {0.f, 6.f};
   t.add(Op::Clip, "symmetric", ClipAttrs{-0.5f, 0.5f}, {kinked({3, 5})}).kinks = {-0.5f, 0.5f};
   t.add(Op::LeakyRelu, "alpha0_2", LeakyReluAttrs{0.2f}, {kinked({2, 3, 4})}).kinks = {0.f};

@@ -376,3 +376,39 @@ TEST(op_table_error_texts) {
                "max_pool: window of 5 does not fit input height 3 padded to 3");
   CHECK_THROWS(infer_shape(call(Op::Clip, ClipAttrs{2.f, 1.f}), {{3}}), "clip: expected min <= max");
 }
+
+TEST(op_table_names_round_trip) {
+  for (int k = 0; k < kOpCount; ++k) {
+    const Op op = static_cast<Op>(k);
+    if (op_from_name(op_name(op)) != op) EC_FAIL(op_name(op) << " does not map back to its op");
+    const OpInfo& info = op_info(op);
+    if (info.window() && !info.spatial()) EC_FAIL(info.name << " has a window but is not spatial");
+    if (info.pointwise() && !info.spatial()) EC_FAIL(info.name << " is pointwise but not spatial");
+  }
+  CHECK(op_from_name("no_such_op") == Op::COUNT);
+}
+
+// A pointwise op's output element k depends on input element k alone: nudging
+// one input element moves that output element and no other.
+TEST(op_table_pointwise_flag_holds) {
+  int checked = 0;
+  for (const OpCase& c : test::op_cases()) {
+    if (!op_info(c.call.op).pointwise()) continue;
+    ++checked;
+    CHECK(c.inputs.size() == 1);
+    std::vector<Tensor> x = test::make_inputs(c, test::name_seed(c.name));
+    Tensor y0(infer_shape(c.call, c.shapes()));
+    CHECK(y0.shape() == x[0].shape());
+    cpu::forward(c.call, {&x[0]}, y0);
+    const int64_t n = x[0].numel();
+    for (int64_t k = 0; k < n; k += std::max<int64_t>(1, n / 7)) {
+      Tensor xk = x[0].clone();
+      xk.data()[k] += 0.125f;
+      Tensor yk(y0.shape());
+      cpu::forward(c.call, {&xk}, yk);
+      for (int64_t j = 0; j < n; ++j)
+        if (j != k && yk.data()[j] != y0.data()[j]) EC_FAIL(c.name << ": input " << k << " moved output " << j);
+    }
+  }
+  CHECK(checked > 0);
+}

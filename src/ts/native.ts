@@ -80,12 +80,16 @@ export interface NativeInfo {
   threads: number;
 }
 
+/** One row of the native op table (native/core/op_table.h); maxInputs -1: any number; attrs: the JS keys read. */
+export type NativeOpInfo = { name: string; minInputs: number; maxInputs: number; backwardNeedsInputs: boolean; backwardNeedsOutput: boolean; pointwise: boolean; spatial: boolean; window: boolean; attrs: string[] };
+
 export interface Addon {
   NativeTensor: NativeTensorConstructor;
   NativeProgram: NativeProgramConstructor;
   info(): NativeInfo;
   setThreads(n: number): void;
   opNames(): string[];
+  opTable(): NativeOpInfo[];
   // [sync] vector routines over whole tensors (native/cpu/vecops.h); in-place ones mutate their first tensor.
   vecDot(a: NativeTensor, b: NativeTensor): number;
   vecAxpy(alpha: number, x: NativeTensor, y: NativeTensor): void;

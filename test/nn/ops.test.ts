@@ -1,18 +1,30 @@
 // The TypeScript op table against the addon and against the builder: every op
 // the addon knows is typed here, and the flags keep their meaning.
 import { Graph, opNames, Tensor } from '../../src/ts';
+import { addon } from '../../src/ts/native';
 import { OP_INFO, OP_NAMES, OpName } from '../../src/ts/nn/ops';
 
 test('OP_INFO names exactly the addon\'s ops, in its order', () => {
   expect(OP_NAMES).toEqual(opNames());
 });
 
+test('OP_INFO gives every op the arity and flags of the native op table', () => {
+  const table = addon().opTable();
+  expect(table.map((r) => r.name)).toEqual(OP_NAMES);
+  for (const r of table) {
+    const { minInputs, maxInputs, pointwise, spatial, window } = OP_INFO[r.name as OpName];
+    expect({ op: r.name, minInputs, maxInputs, pointwise, spatial, window }).toEqual({
+      op: r.name, minInputs: r.minInputs, maxInputs: r.maxInputs, pointwise: r.pointwise, spatial: r.spatial, window: r.window,
+    });
+  }
+});
+
 test('flags: pointwise ops are spatial, window ops are spatial, no op is both pointwise and window', () => {
   const by = (f: 'pointwise' | 'spatial' | 'window') => OP_NAMES.filter((n) => OP_INFO[n][f]).sort();
-  expect(by('pointwise')).toEqual(['clip', 'leaky_relu', 'relu', 'sigmoid', 'tanh']);
+  expect(by('pointwise')).toEqual(['abs', 'clip', 'leaky_relu', 'relu', 'sigmoid', 'tanh']);
   expect(by('window')).toEqual(['avg_pool', 'conv2d', 'max_pool']);
   expect(by('spatial')).toEqual(
-    ['add', 'avg_pool', 'batch_norm', 'clip', 'concat', 'conv2d', 'leaky_relu', 'lrn', 'max_pool', 'mul', 'pad', 'relu', 'sigmoid', 'tanh'],
+    ['abs', 'add', 'avg_pool', 'batch_norm', 'clip', 'concat', 'conv2d', 'leaky_relu', 'lrn', 'max_pool', 'mul', 'pad', 'relu', 'sigmoid', 'tanh'],
   );
 });
 

@@ -4,6 +4,7 @@
 // finite differences. Hand-computed cases pin exact values.
 import { Graph, NodeRef, opNames, Tensor } from '../../src/ts';
 import { dot, Gen, numericCheck, randomData, size } from '../helpers';
+import { addon } from '../../src/ts/native';
 
 interface InputSpec {
   shape: number[];
@@ -38,6 +39,7 @@ const cases: OpCase[] = [
   { name: 'leaky relu', op: 'leaky_relu', inputs: [{ shape: [3, 5], gen: 'away_from_kinks' }], build: (g, x) => g.leakyRelu('y', x[0], { alpha: 0.2 }) },
   { name: 'sigmoid', op: 'sigmoid', inputs: [{ shape: [3, 5] }], build: (g, x) => g.sigmoid('y', x[0]) },
   { name: 'tanh', op: 'tanh', inputs: [{ shape: [3, 5] }], build: (g, x) => g.tanh('y', x[0]) },
+  { name: 'abs', op: 'abs', inputs: [{ shape: [2, 3, 4], gen: 'away_from_kinks' }], build: (g, x) => g.abs('y', x[0]) },
   { name: 'max pool 2x2', op: 'max_pool', inputs: [{ shape: [1, 4, 4, 2], gen: 'distinct' }], build: (g, x) => g.maxPool('y', x[0], { size: 2 }) },
   { name: 'max pool 3x3 s2 same ceil', op: 'max_pool', inputs: [{ shape: [2, 5, 6, 2], gen: 'distinct' }], build: (g, x) => g.maxPool('y', x[0], { size: 3, strides: 2, padding: 1, ceilMode: true }) },
   { name: 'avg pool pad count_include_pad', op: 'avg_pool', inputs: [{ shape: [1, 5, 5, 2] }], build: (g, x) => g.avgPool('y', x[0], { size: 3, strides: 2, padding: 1, countIncludePad: true }) },
@@ -72,6 +74,22 @@ const cases: OpCase[] = [
 test('the table covers every native op', () => {
   const covered = new Set(cases.map((c) => c.op));
   expect(opNames().filter((op) => !covered.has(op))).toEqual([]);
+});
+
+test('the addon\'s op table lists every op in order with its arity, flags and attribute keys', () => {
+  const table = addon().opTable();
+  expect(table.map((o) => o.name)).toEqual(opNames());
+  const row = (name: string) => table.find((o) => o.name === name)!;
+  expect(row('conv2d')).toEqual({
+    name: 'conv2d', minInputs: 2, maxInputs: 3, backwardNeedsInputs: true, backwardNeedsOutput: false,
+    pointwise: false, spatial: true, window: true,
+    attrs: ['kernel', 'strides', 'dilations', 'pads', 'padMode', 'ceilMode', 'groups'],
+  });
+  expect(row('concat').maxInputs).toBe(-1);
+  expect(table.filter((o) => o.pointwise).map((o) => o.name)).toEqual(['relu', 'clip', 'leaky_relu', 'sigmoid', 'tanh', 'abs']);
+  expect(table.filter((o) => o.window).map((o) => o.name)).toEqual(['conv2d', 'max_pool', 'avg_pool']);
+  expect(row('pad').attrs).toEqual(['mode', 'value', 'pads']);
+  for (const o of table) if (o.pointwise || o.window) expect(o.spatial).toBe(true);
 });
 
 describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -147,6 +165,15 @@ test('parameter gradients equal the gradient of the same tensor fed as an input,
   expect(`${worst < 2e-2 ? 'ok' : worst} ${worst < 2e-2 ? '' : detail}`.trim()).toBe('ok');
 });
 
+test('abs: the gradient is sign(x), 0 at 0', async () => {
+  const g = new Graph();
+  g.abs('y', g.input('x', [3]));
+  const net = g.compile();
+  await net.forward(Tensor.from([-2, 0, 3.5], [3]), { taps: ['y'], grad: true });
+  const grads = await net.backward({ y: Tensor.from([1, 1, 1], [3]) });
+  expect(Array.from(grads.inputs.x.data())).toEqual([-1, 0, 1]);
+});
+
 describe('hand-computed cases', () => {
   const run = async (build: (g: Graph, x: NodeRef) => NodeRef, data: number[], shape: number[]) => {
     const g = new Graph();
@@ -182,6 +209,7 @@ describe('hand-computed cases', () => {
     // F = [[1,2],[3,4]] (2 pixels x 2 channels): FᵀF/2 = [[5,7],[7,10]]
     close((await run((g, x) => g.gram('y', x), [1, 2, 3, 4], [1, 1, 2, 2])).values, [5, 7, 7, 10]);
     close((await run((g, x) => g.sumSquares('y', x), [1, 2, 3, 4], [4])).values, [30]);
+    close((await run((g, x) => g.abs('y', x), [-2, 0, 3.5], [3])).values, [2, 0, 3.5]);
   });
 
   test('mse and rms against a target, add broadcast, pad reflect, resize align corners', async () => {

@@ -30,7 +30,7 @@ Window2d win(int sh, int sw, int dh, int dw, int pt, int pb, int pl, int pr,
 }
 
 ec::OpCall conv_call(const Window2d& w, int groups = 1) {
-  return ec::OpCall{ec::Op::Conv2d, ec::Conv2dAttrs{w, groups, {}}};
+  return ec::OpCall{ec::Op::Conv2d, ec::Conv2dAttrs{w, groups}};
 }
 
 Tensor forward(const ec::OpCall& call, const Tensor& x, const Tensor& w, const Tensor* b = nullptr) {

@@ -292,6 +292,11 @@ export class Graph {
     return this.plain('tanh', name, [x]);
   }
 
+  /** |x|; its gradient is sign(x), 0 at 0. */
+  abs(name: string, x: NodeRef): NodeRef {
+    return this.plain('abs', name, [x]);
+  }
+
   private pool(op: 'max_pool' | 'avg_pool', name: string, x: NodeRef, o: PoolOptions): NodeRef {
     const size = checkPair(op, 'size', o?.size, 1, 1024);
     return this.op(op, name, [x], {

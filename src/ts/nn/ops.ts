@@ -32,7 +32,8 @@ export type OpName =
   | 'mse_loss'
   | 'rms_loss'
   | 'sum_squares'
-  | 'transpose';
+  | 'transpose'
+  | 'abs';
 
 /** Wire values of a window's padding: 'explicit' reads `pads` ([top, left, bottom, right]). */
 export type PadMode = 'valid' | 'same_upper' | 'same_lower' | 'explicit';
@@ -152,6 +153,7 @@ export interface OpAttrs {
   rms_loss: NoAttrs;
   sum_squares: NoAttrs;
   transpose: TransposeAttrs;
+  abs: NoAttrs;
 }
 
 /** The ops that take no attributes. */
@@ -208,6 +210,7 @@ export const OP_INFO: Readonly<Record<OpName, OpInfo>> = {
   rms_loss: op(2, 2),
   sum_squares: op(1, 1),
   transpose: op(1, 1),
+  abs: op(1, 1, pointwise),
 };
 
 /** The op names, in the addon's order. */
