@@ -173,3 +173,20 @@ export function labelledClasses(
 ): { index: number; label: string; probability: number }[] {
   return selectClasses(map, k, pooling).map(({ index, probability }) => ({ index, label: labels?.[index] ?? `class ${index}`, probability }));
 }
+
+/**
+ * Classes by the per-window probabilities averaged with the given weights (one per window, e.g. how
+ * much of a mask each window sees), so windows that see little of it hardly vote.
+ */
+export function weightedClasses(map: ClassMap, weights: Float32Array, k: number, labels: string[] | undefined): { index: number; label: string; probability: number }[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const scores = new Float32Array(map.classes);
+  for (let p = 0; p < map.positions; ++p) {
+    const w = total > 0 ? weights[p] / total : 1 / map.positions;
+    for (let c = 0; c < map.classes; ++c) scores[c] += w * map.prob(p, c);
+  }
+  return Array.from(scores.keys())
+    .sort((a, b) => scores[b] - scores[a])
+    .slice(0, Math.min(k, map.classes))
+    .map((index) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: scores[index] }));
+}

@@ -132,3 +132,22 @@ export function downsampleMask(mask: Float32Array, H: number, W: number, h: numb
   }
   return out.map((v, i) => v / Math.max(1, count[i]));
 }
+
+/**
+ * How much of a mask [H, W] each window of a rows × cols class map sees: windows of the network's
+ * input size `field`, spread evenly from the first to the last position.
+ */
+export function windowMass(mask: Float32Array, H: number, W: number, rows: number, cols: number, field: [number, number]): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const [fh, fw] = [Math.min(field[0], H), Math.min(field[1], W)];
+  const stepY = rows > 1 ? (H - fh) / (rows - 1) : 0;
+  const stepX = cols > 1 ? (W - fw) / (cols - 1) : 0;
+  for (let r = 0; r < rows; ++r)
+    for (let c = 0; c < cols; ++c) {
+      const [y0, x0] = [Math.round(r * stepY), Math.round(c * stepX)];
+      let s = 0;
+      for (let y = y0; y < y0 + fh; ++y) for (let x = x0; x < x0 + fw; ++x) s += mask[y * W + x];
+      out[r * cols + c] = s;
+    }
+  return out;
+}

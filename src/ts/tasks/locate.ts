@@ -14,9 +14,9 @@ import { imageToInput } from '../models/preprocess';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, invalidParameterError } from '../validate';
-import { ClassMap, ClassPooling, CLASS_POOLINGS, labelledClasses } from './class-selection';
+import { ClassMap, ClassPooling, CLASS_POOLINGS, labelledClasses, weightedClasses } from './class-selection';
 import { Classification, exclusive, prepareNetwork } from './classify';
-import { downsampleMask, featureSaliency, splitNetwork, upsampleGraph } from './feature-saliency';
+import { downsampleMask, featureSaliency, splitNetwork, upsampleGraph, windowMass } from './feature-saliency';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -206,6 +206,8 @@ interface SideContext {
   h: number;
   w: number;
   channels: number;
+  /** The network's input size: what one window of the class map sees, [height, width]. */
+  field: [number, number];
   /** Source-image pixels per mask pixel, across and down. */
   sx: number;
   sy: number;
@@ -243,7 +245,10 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
     sides.push({
       sign: sign > 0 ? 'positive' : 'negative',
       mass: (cm * max) / absMass,
-      classes: labelledClasses(new ClassMap(map.data(), c.nClasses, [map.shape[1], map.shape[2]]), o.topN, o.pooling, c.labels),
+      // Each window votes as much as it sees of the side: a window that sees none of it only sees the hidden rest.
+      classes: weightedClasses(
+        new ClassMap(map.data(), c.nClasses, [map.shape[1], map.shape[2]]), windowMass(part, H, W, map.shape[1], map.shape[2], c.field), o.topN, c.labels,
+      ),
       centroid: [(cx / cm + 0.5) * c.sx, (cy / cm + 0.5) * c.sy],
       boxes: regions(part, H, W, o.threshold).map((b) => ({
         ...b, x: b.x * c.sx, y: b.y * c.sy, width: b.width * c.sx, height: b.height * c.sy,
@@ -326,7 +331,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     const kept = Array.from(eig.values.keys()).filter((j) => j < o.components && eig.values[j] > 1e-9 * trace);
     step('pca', 1, 1);
 
-    const ctx: SideContext = { features, upper, tap, H, W, h, w, channels, sx: src.width / W, sy: src.height / H, nClasses, labels, o };
+    const ctx: SideContext = { features, upper, tap, H, W, h, w, channels, field: model.inputSize, sx: src.width / W, sy: src.height / H, nClasses, labels, o };
     const components: PrincipalMask[] = [];
     for (const [n, j] of kept.entries()) {
       step('masks', n, kept.length);
