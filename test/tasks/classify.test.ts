@@ -39,13 +39,24 @@ test('the reference photos get the reference classes', async () => {
 });
 
 test('any size: the fully convolutional network sees the whole 1200x600 photo', async () => {
-  const r = await classify(photo('cats_and_dogs.jpg'), { ...opts, anySize: true, topK: 10 });
+  const r = await classify(photo('cats_and_dogs.jpg'), { ...opts, anySize: true, topK: 10, pooling: 'mean_logits' });
   expect(r.inputSize).toEqual([224, 448]);
   expect(r.mapSize).toEqual([1, 8]);
   const dogs = r.classes.filter((c) => c.index >= 151 && c.index <= 268);
   expect(dogs.length).toBeGreaterThan(3);
   const max = await classify(photo('cats_and_dogs.jpg'), { ...opts, anySize: true, pooling: 'max_softmax' });
   expect(max.classes[0].probability).toBeGreaterThan(r.classes[0].probability);
+  // The default keeps every window's winner: the poodle of the left columns and the corgi of the right ones.
+  const union = await classify(photo('cats_and_dogs.jpg'), { ...opts, anySize: true });
+  expect(union.classMap!.size).toEqual([1, 8]);
+  const winners = union.classMap!.winners.map((w) => w.index);
+  expect(winners.slice(0, 2)).toEqual([265, 265]);
+  expect(winners.slice(3)).toEqual([263, 263, 263, 263, 263]);
+  expect(union.classes.map((c) => c.index)).toEqual(expect.arrayContaining([265, 263]));
+  const corgi = union.classMap!.classes.find((c) => c.index === 263)!;
+  expect(corgi.wins).toEqual([[0, 3], [0, 4], [0, 5], [0, 6], [0, 7]]);
+  expect(union.classMap!.classes.find((c) => c.index === 265)!.wins).toEqual(winners.flatMap((w, i) => (w === 265 ? [[0, i]] : [])));
+  expect(corgi.probability).toBe(union.classes.find((c) => c.index === 263)!.probability);
 });
 
 test('bad options are refused before any work', async () => {

@@ -1,5 +1,11 @@
-// eyecandy classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--backend B] [--tf32]
+// eyecandy classify IMG... [--top N] [--json] [--model NAME|PATH] [--labels FILE] [--any-size]
+//                         [--pooling window_union|mean_logits|max_softmax] [--out DIR] [--backend B] [--tf32]
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { readImage, writeImage } from '../image/io';
 import { progressBar } from '../models/zoo/download';
+import { classMapImage } from '../tasks/class-map-image';
 import { classify, ClassifyResult } from '../tasks/classify';
 import { parseArgs, UsageError } from './args';
 
@@ -11,6 +17,8 @@ export async function runClassify(argv: string[]): Promise<number> {
     'any-size': { type: 'boolean' },
     size: { type: 'number' },
     pooling: { type: 'string' },
+    labels: { type: 'string' },
+    out: { type: 'string', short: 'o' },
     backend: { type: 'string' },
     tf32: { type: 'boolean' },
     mirror: { type: 'string' },
@@ -25,17 +33,27 @@ export async function runClassify(argv: string[]): Promise<number> {
         topK: (options.top as number | undefined) ?? 5,
         anySize: Boolean(options['any-size']),
         size: options.size as number | undefined,
-        pooling: options.pooling as 'mean_logits' | undefined,
+        pooling: options.pooling as 'window_union' | undefined,
+        labels: options.labels as string | undefined,
         backend: options.backend as 'cpu' | undefined,
         tf32: Boolean(options.tf32),
         mirror: options.mirror as string | undefined,
         onProgress: process.stderr.isTTY ? progressBar(`model`) : undefined,
       });
       results.push({ image, ...r });
+      const mapFile = r.classMap && options.out ? path.join(options.out as string, `${path.parse(image).name}-classmap.png`) : undefined;
+      if (mapFile) {
+        fs.mkdirSync(options.out as string, { recursive: true });
+        await writeImage(mapFile, classMapImage(await readImage(image), r.classMap!));
+      }
       if (!options.json) {
         process.stdout.write(`${image}${r.mapSize ? `  (class map ${r.mapSize[0]}x${r.mapSize[1]})` : ''}\n`);
-        for (const c of r.classes)
-          process.stdout.write(`  ${(c.probability * 100).toFixed(2).padStart(6)}%  ${String(c.index).padStart(4)}  ${c.label}\n`);
+        for (const [i, c] of r.classes.entries()) {
+          const wins = r.classMap?.classes[i].wins;
+          const where = wins ? `  (wins ${wins.length} of ${r.mapSize![0] * r.mapSize![1]} windows${wins.length ? `: ${wins.map(([y, x]) => `${y},${x}`).join(' ')}` : ''})` : '';
+          process.stdout.write(`  ${(c.probability * 100).toFixed(2).padStart(6)}%  ${String(c.index).padStart(4)}  ${c.label}${where}\n`);
+        }
+        if (mapFile) process.stdout.write(`  wrote ${mapFile}\n`);
       }
     } catch (err) {
       failed++;

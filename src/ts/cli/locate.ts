@@ -1,6 +1,7 @@
 // eyecandy locate IMG [--top-k 20] [--components 4] [--top N] [--json] [--out DIR] [--report FILE.html]
 //                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed softmax|uniform]
-//                     [--objective logSoftmax|logit] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
+//                     [--objective logSoftmax|logit] [--pooling window_union|mean_logits|max_softmax]
+//                     [--labels FILE] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
 import * as path from 'path';
 
 import { readImage } from '../image/io';
@@ -50,6 +51,8 @@ export async function runLocate(argv: string[]): Promise<number> {
     threshold: { type: 'number' },
     seed: { type: 'string' },
     objective: { type: 'string' },
+    pooling: { type: 'string' },
+    labels: { type: 'string' },
     backend: { type: 'string' },
     tf32: { type: 'boolean' },
     mirror: { type: 'string' },
@@ -70,6 +73,8 @@ export async function runLocate(argv: string[]): Promise<number> {
       maskThreshold: options.threshold as number | undefined,
       seed: options.seed as 'softmax' | undefined,
       objective: options.objective as 'logSoftmax' | undefined,
+      pooling: options.pooling as 'window_union' | undefined,
+      labels: options.labels as string | undefined,
       backend: options.backend as 'cpu' | undefined,
       tf32: Boolean(options.tf32),
       mirror: options.mirror as string | undefined,

@@ -11,9 +11,11 @@ import { runStyle } from './style';
 const USAGE = `usage: eyecandy <command> [options]
 
 commands:
-  classify IMG... [--top N] [--json] [--model NAME|PATH] [--any-size] [--size PX]
-                     top-N ImageNet classes of each image
-  locate IMG [--top-k 20] [--components 4] [--report out.html] [--out DIR] [--json]
+  classify IMG... [--top N] [--json] [--model NAME|PATH] [--labels FILE] [--any-size] [--size PX]
+                  [--pooling window_union|mean_logits|max_softmax] [--out DIR]
+                     top-N ImageNet classes of each image; any size: every window's
+                     classes, where each wins, and (--out) a picture of the class map
+  locate IMG [--top-k 20] [--components 4] [--report out.html] [--out DIR] [--json] [--labels FILE]
                      principal masks of the top classes: where each object is, and what
   dream IMG -o OUT [--layer NAME]... [--octaves N] [--steps N]
                      Deep Dream: amplify what a layer sees
@@ -30,7 +32,8 @@ and, on a GPU, --tf32 (classify, locate, style: TF32 tensor cores, about 1e-3 re
 models: vgg16 (default), vgg19, vgg19-uint8, mobilenet-v1-0.25, or a path to a
 .onnx, a .tflite, a TF.js model.json or a Keras .h5. Offline, set EYECANDY_MIRROR
 to a folder or base URL holding the zoo's files (and EYECANDY_OFFLINE=1 to never
-use the network), or pass --model PATH.`;
+use the network), or pass --model PATH. The ImageNet class names ship with the
+package; --labels FILE (one name a line) names another model's classes.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

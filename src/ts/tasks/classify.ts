@@ -1,11 +1,13 @@
 // classify: top-N ImageNet classes of an image, at the network's input size or
 // at any size through the fully convolutional network.
 import { Image, resizeImage } from '../image/io';
+import { resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
-import { MapPooling, poolClassMap, softmax } from '../nn/rewrites/fcn';
+import { softmax } from '../nn/rewrites/fcn';
 import { tidy } from '../tensor';
 import { checkBoolean, checkInteger, checkOneOf } from '../validate';
+import { ClassMapSummary, ClassMap, ClassPooling, CLASS_POOLINGS, labelledClasses, summarizeClassMap } from './class-selection';
 import { BackendName, checkCommon, Classification, readSource, taskNetwork, topClasses } from './runtime';
 
 export type { Classification };
@@ -27,8 +29,14 @@ export interface ClassifyOptions extends LoadModelOptions {
    * network's input size), so objects appear at the scale the network learned.
    */
   size?: number;
-  /** Any size only: how the class map becomes one vector. Default 'mean_logits'. */
-  pooling?: MapPooling;
+  /**
+   * Any size only: how classes are chosen from the class map. 'window_union' (default): every window's
+   * top classes, each ranked by its best window, so each object keeps its classes; 'mean_logits' or
+   * 'max_softmax': one pooled vector (see ClassPooling).
+   */
+  pooling?: ClassPooling;
+  /** Class names: a labels file (one a line) or a list, one per output. Default: the model's own (ImageNet's for 1000 or 1001 outputs). */
+  labels?: string | string[];
   /** 'cpu' (default), 'cuda' or 'auto'. */
   backend?: BackendName;
   /** With the 'cuda' backend: convolutions and dense layers on TF32 tensor cores (about 1e-3 relative). Default false. */
@@ -43,6 +51,8 @@ export interface ClassifyResult {
   inputSize: [number, number];
   /** Any size only: the class map's [rows, columns]. */
   mapSize?: [number, number];
+  /** Any size only: each window's top class, and the windows each listed class wins. */
+  classMap?: ClassMapSummary;
 }
 
 /** Classifies one image (a path, encoded bytes, or decoded pixels). */
@@ -51,7 +61,7 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   const topK = checkInteger(who, 'topK', options.topK ?? 5, 1, 1001);
   const anySize = checkBoolean(who, 'anySize', options.anySize ?? false);
   if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
-  const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'mean_logits', ['mean_logits', 'max_softmax'] as const);
+  const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'window_union', CLASS_POOLINGS);
   const common = checkCommon(who, options, ['onProgress']);
 
   const { model, net } = await taskNetwork(common.model, common.load, { backend: common.backend, tf32: common.tf32, fcn: anySize });
@@ -74,15 +84,16 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
     const map = out[logitsTap];
     const classes = map.shape[map.shape.length - 1];
     const values = map.data();
-    let scores: Float32Array;
-    if (anySize) scores = poolClassMap(values, classes, pooling);
-    else scores = model.logits ? softmax(values) : values;
-    const result: ClassifyResult = {
-      classes: topClasses(scores, topK, model.labels),
-      model: model.name,
-      inputSize: [input.height, input.width],
-    };
-    if (anySize) result.mapSize = [map.shape[1], map.shape[2]];
+    const labels = resolveLabels(options.labels, model.labels, classes, who);
+    const result: ClassifyResult = { classes: [], model: model.name, inputSize: [input.height, input.width] };
+    if (anySize) {
+      const cm = new ClassMap(values, classes, [map.shape[1], map.shape[2]]);
+      result.classes = labelledClasses(cm, topK, pooling, labels);
+      result.mapSize = cm.size;
+      result.classMap = summarizeClassMap(cm, result.classes.map((c) => c.index), labels);
+    } else {
+      result.classes = topClasses(model.logits ? softmax(values) : values, topK, labels);
+    }
     return result;
   });
 }

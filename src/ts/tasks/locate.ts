@@ -7,14 +7,16 @@
 // again: the "eigen-dog" and the "eigen-cat".
 import { Image, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
-import { poolClassMap, softmax } from '../nn/rewrites/fcn';
+import { resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
-import { Graph } from '../nn/graph';
+import { softmax } from '../nn/rewrites/fcn';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf } from '../validate';
-import { BackendName, checkCommon, checkFunction, Classification, readSource, taskNetwork, throwIfAborted, topClasses } from './runtime';
+import { ClassMap, ClassPooling, CLASS_POOLINGS, labelledClasses, weightedClasses } from './class-selection';
+import { downsampleMask, featureSaliency, splitNetwork, upsampleGraph, windowMass } from './feature-saliency';
+import { BackendName, checkCommon, checkFunction, Classification, readSource, taskCached, taskNetwork, throwIfAborted } from './runtime';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -45,6 +47,10 @@ export interface LocateOptions extends LoadModelOptions {
    * classes when one object dominates every window (at 224 px the dog's face does).
    */
   objective?: 'logSoftmax' | 'logit';
+  /** How the top-K classes are chosen from the class map (see classify's `pooling`). Default 'window_union'. */
+  pooling?: ClassPooling;
+  /** Class names: a labels file (one a line) or a list, one per output. Default: the model's own. */
+  labels?: string | string[];
   /** 'cpu' (default), 'cuda' or 'auto'. */
   backend?: BackendName;
   /** With the 'cuda' backend: convolutions and dense layers on TF32 tensor cores (about 1e-3 relative). Default false. */
@@ -103,7 +109,7 @@ export interface LocateResult {
   maskSize: [number, number];
   /** The class map's [rows, columns]. */
   mapSize: [number, number];
-  /** The top-K classes of the whole image (mean-logit pooling, as classify's any-size mode). */
+  /** The top-K classes of the whole image, chosen from the class map as classify's any-size mode does. */
   classes: Classification[];
   /** Each class's blurred saliency mask (mean 1), in the order of `classes`, maskSize[0] rows of maskSize[1]. */
   classMasks: Float32Array[];
@@ -115,34 +121,6 @@ export interface LocateResult {
 const MIN_SIDE_PEAK = 0.25;
 const MAX_BOXES = 3;
 const MIN_BOX_MASS = 0.05;
-
-/**
- * Gradient [1,H,W,3] -> mask [1,H,W,1]: |g| summed over colours (relu(g) + relu(−g) by two 1×1
- * convolutions), then a separable Gaussian over edge-padded borders, so that the blur keeps the
- * borders' level instead of darkening them.
- */
-function maskGraph(sigma: number): Graph {
-  const g = new Graph();
-  g.input('grad', [1, -1, -1, 3]);
-  const split = new Float32Array(18);
-  for (let c = 0; c < 3; ++c) {
-    split[c * 6 + c] = 1;
-    split[c * 6 + 3 + c] = -1;
-  }
-  g.conv2d('split', 'grad', { kernel: Tensor.from(split, [1, 1, 3, 6]) });
-  g.relu('parts', 'split');
-  g.conv2d('abs', 'parts', { kernel: Tensor.from(new Float32Array(6).fill(1), [1, 1, 6, 1]) });
-  const r = Math.ceil(3 * sigma);
-  if (r < 1) return g;
-  const w = Float32Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
-  const sum = w.reduce((a, b) => a + b, 0);
-  w.forEach((v, i) => (w[i] = v / sum));
-  g.pad('padded', 'abs', { pads: [0, r, r, 0, 0, r, r, 0], mode: 'edge' });
-  g.conv2d('blur_x', 'padded', { kernel: Tensor.from(w, [1, 2 * r + 1, 1, 1]) });
-  g.conv2d('blur_y', 'blur_x', { kernel: Tensor.from(w, [2 * r + 1, 1, 1, 1]) });
-  return g;
-}
-
 
 /** Connected regions (4-neighbours) of `m` at or above `t`, in mask pixels, largest mass first. */
 function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
@@ -190,6 +168,7 @@ function checkOptions(o: LocateOptions) {
     threshold: checkNumber(who, 'maskThreshold', o.maskThreshold ?? 0.5, 0, 1),
     seed: checkOneOf(who, 'seed', o.seed ?? 'softmax', ['softmax', 'uniform'] as const),
     objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
+    pooling: checkOneOf(who, 'pooling', o.pooling ?? 'window_union', CLASS_POOLINGS),
     ...checkCommon(who, o),
   };
   checkFunction(who, 'onStep', o.onStep);
@@ -211,12 +190,17 @@ function classSeed(logits: Float32Array, classes: number, c: number, o: ReturnTy
 }
 
 interface SideContext {
-  x: Tensor;
-  net: Network;
-  blend: Network;
+  /** The feature map the upper network starts from, [h, w, channels]. */
+  features: Float32Array;
+  upper: Network;
   tap: string;
   H: number;
   W: number;
+  h: number;
+  w: number;
+  channels: number;
+  /** The network's input size: what one window of the class map sees, [height, width]. */
+  field: [number, number];
   /** Source-image pixels per mask pixel, across and down. */
   sx: number;
   sy: number;
@@ -240,9 +224,10 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
     if (max <= 0 || max < MIN_SIDE_PEAK * Math.max(maxPos, maxNeg)) continue;
     // Float32Array.from: an array of this realm, which Tensor.from accepts (pm.data() comes from the addon's).
     const part = Float32Array.from(values, (y) => Math.max(0, sign * y) / max);
-    // Preprocessed input × mask: hidden pixels become the input's zero, the training set's mean colour.
-    const seen = (await c.blend.forward({ x: c.x, mask: Tensor.from(part, [1, H, W, 1]) }))[c.blend.output];
-    const map = (await c.net.forward(seen, { taps: [c.tap] }))[c.tap];
+    // The features × the mask as the feature map sees it: hidden positions become the features of nothing.
+    const fm = downsampleMask(part, H, W, c.h, c.w);
+    const seen = Float32Array.from(c.features, (v, i) => v * fm[Math.floor(i / c.channels)]);
+    const map = (await c.upper.forward(Tensor.from(seen, [1, c.h, c.w, c.channels]), { taps: [c.tap] }))[c.tap];
     let [cx, cy, cm] = [0, 0, 0];
     part.forEach((y, i) => {
       if (y < o.threshold) return;
@@ -253,7 +238,10 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
     sides.push({
       sign: sign > 0 ? 'positive' : 'negative',
       mass: (cm * max) / absMass,
-      classes: topClasses(poolClassMap(map.data(), c.nClasses), o.topN, c.labels),
+      // Each window votes as much as it sees of the side: a window that sees none of it only sees the hidden rest.
+      classes: weightedClasses(
+        new ClassMap(map.data(), c.nClasses, [map.shape[1], map.shape[2]]), windowMass(part, H, W, map.shape[1], map.shape[2], c.field), o.topN, c.labels,
+      ),
       centroid: [(cx / cm + 0.5) * c.sx, (cy / cm + 0.5) * c.sy],
       boxes: regions(part, H, W, o.threshold).map((b) => ({
         ...b, x: b.x * c.sx, y: b.y * c.sy, width: b.width * c.sx, height: b.height * c.sy,
@@ -282,38 +270,49 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
   const input = await resizeImage(src, { width, height, mode: 'squash' });
   const [H, W, P] = [height, width, height * width];
   const tap = model.logits ?? model.output;
+  // The model cut at stride 16, compiled once per model and backend in the tasks' shared cache.
+  const split = await taskCached(o.model, o.load, `locate-split|${o.backend}|${o.tf32}`, () =>
+    splitNetwork(model, { backend: o.backend, tf32: o.tf32 }),
+  );
+  const { upper } = split;
 
   return tidy(async () => {
-    // One forward keeps the activations; every class's backward reuses them, as one unit
-    // (Network.gradient), so other calls on the shared network wait rather than interleave.
+    // The lower part runs once; every class back-propagates through the upper part only, as one
+    // unit (Network.gradient), so other calls on the shared network wait rather than interleave.
     step('classify', 0, 1);
     const x = imageToInput(input, model.preprocess);
-    const masker = maskGraph(o.blurSigma ?? short / 20).compile({ backend: o.backend });
-    // On a GPU the gradients, masks and the PCA's vector work stay in device memory.
+    const feats = (await split.lower.forward(x, { taps: [split.cut] }))[split.cut];
+    const [, h, w, channels] = feats.shape;
+    const features = feats.data();
+    const masker = upsampleGraph(H, W, o.blurSigma ?? short / 20).compile({ backend: o.backend });
+    // On a GPU the masks and the PCA's vector work stay in device memory.
     const onDevice = net.backend === 'cuda';
     const device = onDevice ? 'cuda' : 'cpu';
     const masks: Tensor[] = [];
     let map!: Tensor;
+    let logits!: Float32Array;
+    let labels: string[] | undefined;
     let classes: Classification[] = [];
     try {
-      await net.gradient(
-        x,
+      await upper.gradient(
+        feats,
         (out) => {
           map = out[tap];
-          const logits = map.data();
+          logits = map.data();
           const nClasses = map.shape[3];
-          classes = topClasses(poolClassMap(logits, nClasses), Math.min(o.topK, nClasses), model.labels);
+          labels = resolveLabels(options.labels, model.labels, nClasses, 'locate');
+          classes = labelledClasses(new ClassMap(logits, nClasses, [map.shape[1], map.shape[2]]), o.topK, o.pooling, labels);
           step('classify', 1, 1);
           return classes.map((c) => ({ [tap]: Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape) }));
         },
         {
           taps: [tap],
-          onDevice,
           release: true, // the activations kept for backward are no longer needed, even after an abort
           onGradients: async ({ input: grad }, i) => {
             step('gradients', i, classes.length);
-            const m = (await masker.forward(grad!, { onDevice }))[masker.output].reshape([P]);
+            const saliency = Tensor.from(featureSaliency(grad!.data(), channels), [1, h, w, 1]);
             grad!.dispose();
+            const m = (await masker.forward(saliency, { onDevice }))[masker.output].reshape([P]);
             // Mean 1: every class's attention weighs the same in the PCA, however steep its score.
             scale(m, P / Math.max(norm1(m), 1e-30));
             masks.push(m);
@@ -340,30 +339,21 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     const kept = Array.from(eig.values.keys()).filter((j) => j < o.components && eig.values[j] > 1e-9 * trace);
     step('pca', 1, 1);
 
-    const g = new Graph();
-    g.input('x', [1, -1, -1, 3]);
-    g.input('mask', [1, -1, -1, 1]);
-    g.mul('seen', 'x', 'mask');
-    const blend = g.compile({ backend: o.backend });
-    const ctx: SideContext = { x, net, blend, tap, H, W, sx: src.width / W, sy: src.height / H, nClasses, labels: model.labels, o };
+    const ctx: SideContext = { features, upper, tap, H, W, h, w, channels, field: model.inputSize, sx: src.width / W, sy: src.height / H, nClasses, labels, o };
     const components: PrincipalMask[] = [];
-    try {
-      for (const [n, j] of kept.entries()) {
-        step('masks', n, kept.length);
-        const v = eig.vectors[j];
-        const pm = Tensor.zeros([P], device);
-        masks.forEach((m, i) => axpy(v[i], m, pm));
-        components.push({
-          eigenvalue: eig.values[j],
-          explainedVariance: Math.max(0, eig.values[j]) / trace,
-          loadings: classes
-            .map((c, i) => ({ index: c.index, label: c.label, loading: v[i] }))
-            .sort((a, b) => Math.abs(b.loading) - Math.abs(a.loading)),
-          sides: await sidesOf(pm, ctx),
-        });
-      }
-    } finally {
-      blend.dispose();
+    for (const [n, j] of kept.entries()) {
+      step('masks', n, kept.length);
+      const v = eig.vectors[j];
+      const pm = Tensor.zeros([P], device);
+      masks.forEach((m, i) => axpy(v[i], m, pm));
+      components.push({
+        eigenvalue: eig.values[j],
+        explainedVariance: Math.max(0, eig.values[j]) / trace,
+        loadings: classes
+          .map((c, i) => ({ index: c.index, label: c.label, loading: v[i] }))
+          .sort((a, b) => Math.abs(b.loading) - Math.abs(a.loading)),
+        sides: await sidesOf(pm, ctx),
+      });
     }
     step('masks', kept.length, kept.length);
     const result: LocateResult = {

@@ -156,7 +156,7 @@ export interface Classification {
   index: number;
   /** Class name, or `class <index>` when the model has no labels. */
   label: string;
-  /** Softmax probability (for 'max_softmax' pooling: the best per-window probability). */
+  /** Softmax probability (for 'window_union' and 'max_softmax' pooling: the best per-window probability). */
   probability: number;
 }
 

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { invalidParameterError } from '../../validate';
 import { fetchFile, FetchOptions, RemoteFile } from './download';
 import { Preprocess } from '../types';
+import { packagedImagenetLabels } from '../labels';
 import { VGG19_UINT8_FILES } from './vgg19-uint8';
 
 export type ModelFormat = 'keras' | 'tfjs' | 'onnx' | 'tflite';
@@ -134,10 +135,12 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
 
 const labelCache = new Map<string, string[]>();
 
-/** Class names for a label set, fetched like model files (cached; a mirror serves them offline). */
+/** Class names for a label set: those shipped with the package, else fetched like model files (cached; a mirror serves them offline). */
 export async function loadLabels(set: LabelSet, options: FetchOptions = {}): Promise<string[]> {
   const key = `${set}`;
   if (labelCache.has(key)) return labelCache.get(key)!;
+  const shipped = packagedImagenetLabels(set === 'imagenet1000' ? 1000 : 1001);
+  if (shipped) return shipped;
   const file = await fetchFile(LABELS_FILE, options);
   const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length);
   if (lines.length !== 1001) throw new Error(`labels: '${file}' has ${lines.length} lines; expected 1001`);
