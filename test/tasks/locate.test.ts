@@ -126,7 +126,7 @@ test('bad options are refused before any work', async () => {
     [{ topN: 2.5 }, 'locate: Expected integer between 1 and 100 for topN but received 2.5 of type number'],
     [{ maskThreshold: 2 }, 'locate: Expected number between 0 and 1 for maskThreshold but received 2 of type number'],
     [{ blurSigma: -1 }, 'locate: Expected number between 0 and 64 for blurSigma but received -1 of type number'],
-    [{ seed: 'max' }, "locate: Expected one of 'softmax', 'uniform' for seed but received 'max' of type string"],
+    [{ seed: 'max' }, "locate: Expected one of 'windows', 'softmax', 'uniform' for seed but received 'max' of type string"],
     [{ objective: 'prob' }, "locate: Expected one of 'logSoftmax', 'logit' for objective but received 'prob' of type string"],
     [{ backend: 'tpu' }, "locate: Expected one of 'cpu', 'cuda', 'auto' for backend but received 'tpu' of type string"],
   ];

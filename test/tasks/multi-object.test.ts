@@ -96,13 +96,14 @@ test('every object is among the labels of some mask side (class hit rate 100%)',
   for (const s of scores) expect({ scene: s.scene, hit: s.hit }).toEqual({ scene: s.scene, hit: s.hit.map(() => true) });
 });
 
-test('pointing game: the side labelled with an object peaks inside it, for at least 14 of the 16 objects', () => {
-  // Measured: 14/16. The small Golden Gate reads as a crane (517) to VGG19, so no side is labelled a bridge;
-  // in the uniform + corgi + burger triple the side labelled 'suit' peaks beside the uniform.
+test('pointing game: the side labelled with an object peaks inside it, for at least 15 of the 16 objects', () => {
+  // Measured: 15/16 (14/16 with the 'softmax' seed, where the side labelled 'suit' in the uniform + corgi +
+  // burger triple peaked beside the uniform). The small Golden Gate reads as a crane (517) to VGG19, so no
+  // side is labelled a bridge.
   const all = scores.flatMap((s) => s.pointing);
   expect(all).toHaveLength(16);
-  expect(all.filter(Boolean).length).toBeGreaterThanOrEqual(14);
-  // Every object of the two triples, and of the pairs where both objects are large enough to read.
-  for (const s of scores.filter((x) => x.scene.includes('+ cat +') || x.scene.startsWith('burger +') || x.scene.startsWith('bridge +')))
+  expect(all.filter(Boolean).length).toBeGreaterThanOrEqual(15);
+  // Every object of every scene but the one whose bridge is too small to read.
+  for (const s of scores.filter((x) => x.scene !== 'small bridge + cat'))
     expect({ scene: s.scene, pointing: s.pointing }).toEqual({ scene: s.scene, pointing: s.pointing.map(() => true) });
 });

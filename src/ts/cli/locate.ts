@@ -1,5 +1,5 @@
 // eyecandy locate IMG [--top-k 20] [--components 4] [--top N] [--json] [--out DIR] [--report FILE.html]
-//                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed softmax|uniform]
+//                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed windows|softmax|uniform]
 //                     [--objective logSoftmax|logit] [--pooling window_union|mean_logits|max_softmax]
 //                     [--labels FILE] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
 import * as path from 'path';
@@ -71,7 +71,7 @@ export async function runLocate(argv: string[]): Promise<number> {
       size: options.size as number | undefined,
       blurSigma: options.blur as number | undefined,
       maskThreshold: options.threshold as number | undefined,
-      seed: options.seed as 'softmax' | undefined,
+      seed: options.seed as 'windows' | undefined,
       objective: options.objective as 'logSoftmax' | undefined,
       pooling: options.pooling as 'window_union' | undefined,
       labels: options.labels as string | undefined,

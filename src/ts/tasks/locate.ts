@@ -36,10 +36,12 @@ export interface LocateOptions extends LoadModelOptions {
   /** Boxes and centroids cover the side's pixels at or above this fraction of its maximum, 0..1. Default 0.5. */
   maskThreshold?: number;
   /**
-   * How a class is seeded on the class map's windows: 'softmax' (default) weighs each window by the
-   * class's probability there, so a class speaks for the windows that see it; 'uniform' weighs all alike.
+   * How a class is seeded on the class map's windows: 'windows' (default) weighs each window where the
+   * class is among the top 5 by its probability there and leaves the others out, so a class that one
+   * object wins does not pull its mask toward another object's windows; 'softmax' weighs every window
+   * by the class's probability there; 'uniform' weighs all alike.
    */
-  seed?: 'softmax' | 'uniform';
+  seed?: 'windows' | 'softmax' | 'uniform';
   /**
    * What a class c back-propagates: 'logSoftmax' (default), log p_c, whose gradient is c's logit gradient
    * minus the probability-weighted gradients of all classes, so what every class sees (the most salient
@@ -121,6 +123,8 @@ export interface LocateResult {
 const MIN_SIDE_PEAK = 0.25;
 const MAX_BOXES = 3;
 const MIN_BOX_MASS = 0.05;
+/** seed 'windows': a window speaks for the classes among its top WINDOW_TOP. */
+const WINDOW_TOP = 5;
 
 /** Connected regions (4-neighbours) of `m` at or above `t`, in mask pixels, largest mass first. */
 function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
@@ -166,7 +170,7 @@ function checkOptions(o: LocateOptions) {
     size: o.size === undefined ? undefined : checkInteger(who, 'size', o.size, 32, 4096),
     blurSigma: o.blurSigma === undefined ? undefined : checkNumber(who, 'blurSigma', o.blurSigma, 0, 64),
     threshold: checkNumber(who, 'maskThreshold', o.maskThreshold ?? 0.5, 0, 1),
-    seed: checkOneOf(who, 'seed', o.seed ?? 'softmax', ['softmax', 'uniform'] as const),
+    seed: checkOneOf(who, 'seed', o.seed ?? 'windows', ['windows', 'softmax', 'uniform'] as const),
     objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
     pooling: checkOneOf(who, 'pooling', o.pooling ?? 'window_union', CLASS_POOLINGS),
     ...checkCommon(who, o),
@@ -179,9 +183,14 @@ function checkOptions(o: LocateOptions) {
 function classSeed(logits: Float32Array, classes: number, c: number, o: ReturnType<typeof checkOptions>): Float32Array {
   const positions = logits.length / classes;
   const seed = new Float32Array(logits.length);
+  const probs = Array.from({ length: positions }, (_, p) => softmax(logits.subarray(p * classes, (p + 1) * classes)));
+  // 'windows': only the windows where c is among the top WINDOW_TOP speak for it (all of them when
+  // none does, as for a class chosen by another pooling).
+  const speaks = probs.map((prob) => prob.filter((v) => v > prob[c]).length < WINDOW_TOP);
+  const anySpeaks = speaks.some((v) => v);
   for (let p = 0; p < positions; ++p) {
-    const prob = softmax(logits.subarray(p * classes, (p + 1) * classes));
-    const w = o.seed === 'uniform' ? 1 / positions : prob[c];
+    const prob = probs[p];
+    const w = o.seed === 'uniform' ? 1 / positions : o.seed === 'windows' && anySpeaks && !speaks[p] ? 0 : prob[c];
     // d log p_c / d logits = onehot(c) − p.
     if (o.objective === 'logSoftmax') for (let q = 0; q < classes; ++q) seed[p * classes + q] = -w * prob[q];
     seed[p * classes + c] += w;
