@@ -77,6 +77,22 @@ test('an eigen-dog lies on the dog and an eigen-cat on the cat', () => {
   expect(new Set(lead)).toEqual(new Set([dog, cat]));
 });
 
+test("saliency 'pixels' (each class back to the image through the whole network) finds the same two animals", async () => {
+  const r = await locate(src, { ...opts, saliency: 'pixels' });
+  expect(r.classes.map((c) => c.index)).toEqual(result.classes.map((c) => c.index));
+  const dog = sideOf(r, isDog);
+  const cat = sideOf(r, isCat);
+  expect(dog).toBeDefined();
+  expect(cat).toBeDefined();
+  expect(inside(dog!.centroid, DOG)).toBe(true);
+  expect(inside(cat!.centroid, CAT)).toBe(true);
+  expect(cat!.centroid[1]).toBeGreaterThan(dog!.centroid[1] + 100);
+  // Pixel masks differ from the feature masks: finer detail, so not the same values.
+  let diff = 0;
+  r.classMasks[0].forEach((v, i) => (diff += Math.abs(v - result.classMasks[0][i])));
+  expect(diff / r.classMasks[0].length).toBeGreaterThan(0.05);
+});
+
 test('components: variances descend and sum to at most 1, unit loadings, masks in 0..1', () => {
   const vars = result.components.map((c) => c.explainedVariance);
   expect(vars).toHaveLength(4);
@@ -127,6 +143,7 @@ test('bad options are refused before any work', async () => {
     [{ maskThreshold: 2 }, 'locate: Expected number between 0 and 1 for maskThreshold but received 2 of type number'],
     [{ blurSigma: -1 }, 'locate: Expected number between 0 and 64 for blurSigma but received -1 of type number'],
     [{ seed: 'max' }, "locate: Expected one of 'windows', 'softmax', 'uniform' for seed but received 'max' of type string"],
+    [{ saliency: 'edges' }, "locate: Expected one of 'features', 'pixels' for saliency but received 'edges' of type string"],
     [{ objective: 'prob' }, "locate: Expected one of 'logSoftmax', 'logit' for objective but received 'prob' of type string"],
     [{ backend: 'tpu' }, "locate: Expected one of 'cpu', 'cuda', 'auto' for backend but received 'tpu' of type string"],
   ];

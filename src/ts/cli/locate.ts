@@ -1,5 +1,6 @@
 // eyecandy locate IMG [--top-k 20] [--components 4] [--top N] [--json] [--out DIR] [--report FILE.html]
 //                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed windows|softmax|uniform]
+//                     [--saliency features|pixels]
 //                     [--objective logSoftmax|logit] [--pooling window_union|mean_logits|max_softmax]
 //                     [--labels FILE] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
 import * as path from 'path';
@@ -51,6 +52,7 @@ export async function runLocate(argv: string[]): Promise<number> {
     threshold: { type: 'number' },
     seed: { type: 'string' },
     objective: { type: 'string' },
+    saliency: { type: 'string' },
     pooling: { type: 'string' },
     labels: { type: 'string' },
     backend: { type: 'string' },
@@ -73,6 +75,7 @@ export async function runLocate(argv: string[]): Promise<number> {
       maskThreshold: options.threshold as number | undefined,
       seed: options.seed as 'windows' | undefined,
       objective: options.objective as 'logSoftmax' | undefined,
+      saliency: options.saliency as 'features' | undefined,
       pooling: options.pooling as 'window_union' | undefined,
       labels: options.labels as string | undefined,
       backend: options.backend as 'cpu' | undefined,

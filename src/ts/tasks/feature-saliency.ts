@@ -91,19 +91,43 @@ export function featureSaliency(grad: Float32Array, channels: number): Float32Ar
   return out;
 }
 
+/**
+ * An image gradient [1,H,W,3] -> mask [1,H,W,1]: |g| summed over the colours (relu(g) + relu(−g) by
+ * two 1×1 convolutions), then the same edge-padded Gaussian blur as upsampleGraph.
+ */
+export function pixelMaskGraph(sigma: number): Graph {
+  const g = new Graph();
+  g.input('grad', [1, -1, -1, 3]);
+  const split = new Float32Array(18);
+  for (let c = 0; c < 3; ++c) {
+    split[c * 6 + c] = 1;
+    split[c * 6 + 3 + c] = -1;
+  }
+  g.conv2d('split', 'grad', { kernel: Tensor.from(split, [1, 1, 3, 6]) });
+  g.relu('parts', 'split');
+  g.conv2d('abs', 'parts', { kernel: Tensor.from(new Float32Array(6).fill(1), [1, 1, 6, 1]) });
+  blur(g, 'abs', sigma);
+  return g;
+}
+
+/** An edge-padded separable Gaussian blur of node `x` [1, H, W, 1] (nothing when sigma is under 1/3 px). */
+function blur(g: Graph, x: string, sigma: number): void {
+  const r = Math.ceil(3 * sigma);
+  if (r < 1) return;
+  const k = Float32Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+  const sum = k.reduce((a, b) => a + b, 0);
+  k.forEach((v, i) => (k[i] = v / sum));
+  g.pad('padded', x, { pads: [0, r, r, 0, 0, r, r, 0], mode: 'edge' });
+  g.conv2d('blur_x', 'padded', { kernel: Tensor.from(k, [1, 2 * r + 1, 1, 1]) });
+  g.conv2d('blur_y', 'blur_x', { kernel: Tensor.from(k, [2 * r + 1, 1, 1, 1]) });
+}
+
 /** Upsamples a map [1, h, w, 1] to [1, H, W, 1] (bilinear), then a Gaussian blur with edge-padded borders. */
 export function upsampleGraph(height: number, width: number, sigma: number): Graph {
   const g = new Graph();
   g.input('map', [1, -1, -1, 1]);
   g.resizeBilinear('up', 'map', { height, width });
-  const r = Math.ceil(3 * sigma);
-  if (r < 1) return g;
-  const k = Float32Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
-  const sum = k.reduce((a, b) => a + b, 0);
-  k.forEach((v, i) => (k[i] = v / sum));
-  g.pad('padded', 'up', { pads: [0, r, r, 0, 0, r, r, 0], mode: 'edge' });
-  g.conv2d('blur_x', 'padded', { kernel: Tensor.from(k, [1, 2 * r + 1, 1, 1]) });
-  g.conv2d('blur_y', 'blur_x', { kernel: Tensor.from(k, [2 * r + 1, 1, 1, 1]) });
+  blur(g, 'up', sigma);
   return g;
 }
 
