@@ -68,7 +68,14 @@ function sendHalf(res: http.ServerResponse, then: 'cut' | 'stall'): void {
   res.write(data.subarray(0, half), () => then === 'cut' && res.destroy());
 }
 
-const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-dl-'));
+// Every folder a test makes is removed after the file's tests, so a run leaves nothing in the temp dir.
+const made: string[] = [];
+const tmp = (): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-dl-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 const remote = (urls: string[], extra: Partial<RemoteFile> = {}): RemoteFile => ({ name: NAME, urls, digest: sha, size: data.length, ...extra });
 const files = (dir: string): string[] =>
   (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
