@@ -10,7 +10,6 @@ import { axpy, dot, norm1, scale, symEig } from '../linalg';
 import { resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
-import { softmax } from '../nn/rewrites/fcn';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf } from '../validate';
@@ -188,17 +187,20 @@ function checkOptions(o: LocateOptions) {
   return checked;
 }
 
-/** Seed on the class map [positions × classes] whose back-propagation gives class c's gradient. */
-function classSeed(logits: Float32Array, classes: number, c: number, o: ReturnType<typeof checkOptions>): Float32Array {
-  const positions = logits.length / classes;
-  const seed = new Float32Array(logits.length);
-  const probs = Array.from({ length: positions }, (_, p) => softmax(logits.subarray(p * classes, (p + 1) * classes)));
+/**
+ * Seed on the class map [positions × classes] whose back-propagation gives class c's gradient; the
+ * per-window probabilities come from the ClassMap the classes were chosen from (computed once).
+ */
+function classSeed(map: ClassMap, c: number, o: ReturnType<typeof checkOptions>): Float32Array {
+  const { positions, classes } = map;
+  const seed = new Float32Array(positions * classes);
+  const row = (p: number) => map.probs.subarray(p * classes, (p + 1) * classes);
   // 'windows': only the windows where c is among the top WINDOW_TOP speak for it (all of them when
   // none does, as for a class chosen by another pooling).
-  const speaks = probs.map((prob) => prob.filter((v) => v > prob[c]).length < WINDOW_TOP);
+  const speaks = Array.from({ length: positions }, (_, p) => row(p).filter((v) => v > map.prob(p, c)).length < WINDOW_TOP);
   const anySpeaks = speaks.some((v) => v);
   for (let p = 0; p < positions; ++p) {
-    const prob = probs[p];
+    const prob = row(p);
     const w = o.seed === 'uniform' ? 1 / positions : o.seed === 'windows' && anySpeaks && !speaks[p] ? 0 : prob[c];
     // d log p_c / d logits = onehot(c) − p.
     if (o.objective === 'logSoftmax') for (let q = 0; q < classes; ++q) seed[p * classes + q] = -w * prob[q];
@@ -310,17 +312,16 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     const device = onDevice ? 'cuda' : 'cpu';
     const masks: Tensor[] = [];
     let map!: Tensor;
-    let logits!: Float32Array;
     let labels: string[] | undefined;
     let classes: Classification[] = [];
     const seeds = (out: Record<string, Tensor>) => {
       map = out[tap];
-      logits = map.data();
       const nClasses = map.shape[3];
+      const classMap = new ClassMap(map.data(), nClasses, [map.shape[1], map.shape[2]]);
       labels = resolveLabels(options.labels, model.labels, nClasses, 'locate');
-      classes = labelledClasses(new ClassMap(logits, nClasses, [map.shape[1], map.shape[2]]), o.topK, o.pooling, labels);
+      classes = labelledClasses(classMap, o.topK, o.pooling, labels);
       step('classify', 1, 1);
-      return classes.map((c) => ({ [tap]: Tensor.from(classSeed(logits, nClasses, c.index, o), map.shape) }));
+      return classes.map((c) => ({ [tap]: Tensor.from(classSeed(classMap, c.index, o), map.shape) }));
     };
     const addMask = async (saliency: Tensor, i: number) => {
       step('gradients', i, classes.length);
