@@ -9,6 +9,8 @@ import { promisify } from 'util';
 
 import { readImage } from '../../src/ts/image/io';
 import { packagedImagenetLabels, readLabelsFile } from '../../src/ts/models/labels';
+import { classify } from '../../src/ts/tasks/classify';
+import { locate } from '../../src/ts/tasks/locate';
 import { SHARED } from '../reference';
 
 const cli = path.resolve(__dirname, '../../dist/cli/main.js');
@@ -60,4 +62,14 @@ test('--any-size shows the class map: where each class wins, and its picture wit
   const [r] = JSON.parse(json);
   expect(r.classMap.winners).toHaveLength(r.mapSize[0] * r.mapSize[1]);
   expect(r.classMap.classes.map((c: { index: number }) => c.index)).toEqual(r.classes.map((c: { index: number }) => c.index));
+});
+
+test('a labels file that cannot be read is refused before the model is loaded', async () => {
+  const model = path.join(tmp, 'no-such-model.onnx'); // would fail too, but later
+  const labels = path.join(tmp, 'no-such-labels.txt');
+  await expect(classify(burger, { model, labels })).rejects.toThrow(`classify: cannot read the labels file '${labels}'`);
+  await expect(locate(burger, { model, labels })).rejects.toThrow(`locate: cannot read the labels file '${labels}'`);
+  await expect(classify(burger, { model, labels: ['a', 3] as unknown as string[] })).rejects.toThrow(
+    'classify: Expected a path or a list of strings for labels',
+  );
 });

@@ -41,15 +41,33 @@ export function packagedImagenetLabels(classes: 1000 | 1001): string[] | undefin
   return labels;
 }
 
+/** Class names the caller gave: a list, or a labels file's lines (`file` names it for messages). */
+export interface GivenLabels {
+  names: string[];
+  file?: string;
+}
+
 /**
- * The labels a task prints: a file or list given by the caller (checked against the class count), else the model's own.
+ * Checks a `labels` option and reads its file now, before the task loads or runs anything, so a
+ * missing or unreadable file fails at once; resolveLabels checks the count once the model is known.
  */
-export function resolveLabels(given: string | string[] | undefined, own: string[] | undefined, classes: number, who: string): string[] | undefined {
-  if (given === undefined) return own;
+export function readGivenLabels(given: unknown, who: string): GivenLabels | undefined {
+  if (given === undefined) return undefined;
   if (Array.isArray(given)) {
-    if (given.length !== classes || given.some((l) => typeof l !== 'string'))
-      throw new Error(`${who}: labels has ${given.length} entries; the model has ${classes} classes`);
-    return given;
+    if (given.some((l) => typeof l !== 'string')) throw invalidParameterError(who, 'labels', 'a path or a list of strings', given);
+    return { names: given };
   }
-  return readLabelsFile(given, classes, who);
+  return { names: readLabelsFile(given as string, undefined, who), file: given as string };
+}
+
+/** The labels a task prints: those the caller gave (checked against the class count), else the model's own. */
+export function resolveLabels(given: GivenLabels | undefined, own: string[] | undefined, classes: number, who: string): string[] | undefined {
+  if (given === undefined) return own;
+  if (given.names.length !== classes)
+    throw new Error(
+      given.file !== undefined
+        ? `${who}: '${given.file}' has ${given.names.length} labels; the model has ${classes} classes`
+        : `${who}: labels has ${given.names.length} entries; the model has ${classes} classes`,
+    );
+  return given.names;
 }

@@ -1,7 +1,7 @@
 // classify: top-N ImageNet classes of an image, at the network's input size or
 // at any size through the fully convolutional network.
 import { Image, resizeImage } from '../image/io';
-import { resolveLabels } from '../models/labels';
+import { readGivenLabels, resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { softmax } from '../nn/rewrites/fcn';
@@ -63,6 +63,7 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
   const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'window_union', CLASS_POOLINGS);
   const common = checkCommon(who, options, ['onProgress']);
+  const givenLabels = readGivenLabels(options.labels, who);
 
   const { model, net } = await taskNetwork(common.model, common.load, { backend: common.backend, tf32: common.tf32, fcn: anySize });
   const [mh, mw] = model.inputSize;
@@ -84,7 +85,7 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
     const map = out[logitsTap];
     const classes = map.shape[map.shape.length - 1];
     const values = map.data();
-    const labels = resolveLabels(options.labels, model.labels, classes, who);
+    const labels = resolveLabels(givenLabels, model.labels, classes, who);
     const result: ClassifyResult = { classes: [], model: model.name, inputSize: [input.height, input.width] };
     if (anySize) {
       const cm = new ClassMap(values, classes, [map.shape[1], map.shape[2]]);

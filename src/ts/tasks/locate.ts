@@ -7,7 +7,7 @@
 // again: the "eigen-dog" and the "eigen-cat".
 import { Image, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
-import { resolveLabels } from '../models/labels';
+import { readGivenLabels, resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
 import { imageToInput } from '../models/preprocess';
 import { Network } from '../nn/network';
@@ -275,6 +275,7 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
 /** Locates the objects in one image (a path, encoded bytes, or decoded pixels). */
 export async function locate(image: string | Uint8Array | Image, options: LocateOptions = {}): Promise<LocateResult> {
   const o = checkOptions(options);
+  const givenLabels = readGivenLabels(options.labels, 'locate');
   const step = (s: LocateStep, done: number, total: number) => {
     throwIfAborted(o.signal);
     options.onStep?.(s, done, total);
@@ -318,7 +319,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
       map = out[tap];
       const nClasses = map.shape[3];
       const classMap = new ClassMap(map.data(), nClasses, [map.shape[1], map.shape[2]]);
-      labels = resolveLabels(options.labels, model.labels, nClasses, 'locate');
+      labels = resolveLabels(givenLabels, model.labels, nClasses, 'locate');
       classes = labelledClasses(classMap, o.topK, o.pooling, labels);
       step('classify', 1, 1);
       return classes.map((c) => ({ [tap]: Tensor.from(classSeed(classMap, c.index, o), map.shape) }));
