@@ -15,7 +15,7 @@ import { Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf } from '../validate';
 import { ClassMap, ClassPooling, CLASS_POOLINGS, labelledClasses, weightedClasses } from './class-selection';
 import { downsampleMask, featureSaliency, pixelMaskGraph, splitNetwork, upsampleGraph, windowMass } from './feature-saliency';
-import { BackendName, checkCommon, checkFunction, Classification, readSource, taskCached, taskNetwork, throwIfAborted } from './runtime';
+import { BackendName, checkCommon, checkFunction, Classification, readSource, taskCached, taskModelFor, taskNetwork, throwIfAborted } from './runtime';
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
@@ -282,7 +282,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
   };
   throwIfAborted(o.signal);
   const src = await readSource(image);
-  const { model, net } = await taskNetwork(o.model, o.load, { backend: o.backend, tf32: o.tf32, fcn: true });
+  const model = await taskModelFor(o.model, o.load, true);
   const [mh, mw] = model.inputSize;
   const short = o.size ?? Math.min(mh, mw);
   const k = short / Math.min(src.width, src.height);
@@ -296,6 +296,8 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     splitNetwork(model, { backend: o.backend, tf32: o.tf32 }),
   );
   const { upper } = split;
+  // The whole network is compiled only for the pixel method; the feature method needs just the split.
+  const net = o.saliency === 'pixels' ? (await taskNetwork(o.model, o.load, { backend: o.backend, tf32: o.tf32, fcn: true })).net : undefined;
 
   return tidy(async () => {
     // The lower part runs once; every class back-propagates through the upper part only, as one
@@ -309,7 +311,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     const pixels = o.saliency === 'pixels';
     const masker = (pixels ? pixelMaskGraph(sigma) : upsampleGraph(H, W, sigma)).compile({ backend: o.backend });
     // On a GPU the masks and the PCA's vector work stay in device memory.
-    const onDevice = net.backend === 'cuda';
+    const onDevice = split.lower.backend === 'cuda';
     const device = onDevice ? 'cuda' : 'cpu';
     const masks: Tensor[] = [];
     let map!: Tensor;
@@ -336,7 +338,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
       // release: the activations kept for backward are no longer needed, even after an abort.
       if (pixels) {
         // Each class back to the image through the whole network: |gradient| over the colours.
-        await net.gradient(x, seeds, { taps: [tap], release: true, onDevice, onGradients: ({ input: grad }, i) => addMask(grad!, i) });
+        await net!.gradient(x, seeds, { taps: [tap], release: true, onDevice, onGradients: ({ input: grad }, i) => addMask(grad!, i) });
       } else {
         await upper.gradient(feats, seeds, {
           taps: [tap],

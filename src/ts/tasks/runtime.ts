@@ -174,17 +174,27 @@ export interface PreparedNetwork {
 }
 
 /**
- * The model's network compiled for a backend (classify, locate): as it is, or made fully
- * convolutional (`fcn`) so it takes any image size and gives a class map.
+ * The model as the tasks run it: as it is, or made fully convolutional (`fcn`) so it takes any
+ * image size and gives a class map. Converted once per model; its weights are kept alive for the
+ * networks compiled from it.
  */
+export function taskModelFor(spec: string | Model, load: LoadModelOptions, fcn: boolean): Promise<Model> {
+  return taskCached(spec, load, `model|${fcn}`, (base) => {
+    if (!fcn) return base;
+    const m = { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } as Model;
+    for (const d of m.graph.nodes()) if (d.kind === 'param') keep(d.value);
+    return m;
+  });
+}
+
+/** The task model (see taskModelFor) compiled for a backend (classify, locate). */
 export function taskNetwork(
   spec: string | Model,
   load: LoadModelOptions,
   o: { backend: BackendName; tf32: boolean; fcn: boolean },
 ): Promise<PreparedNetwork> {
-  return taskCached(spec, load, `network|${o.backend}|${o.fcn}|${o.tf32}`, (base) => {
-    const m = (o.fcn ? { ...base, ...toFullyConvolutional(base, { nominalSize: base.inputSize }) } : base) as Model;
-    for (const d of m.graph.nodes()) if (d.kind === 'param') keep(d.value);
-    return { model: m, net: m.graph.compile({ backend: o.backend, tf32: o.tf32 }) };
+  return taskCached(spec, load, `network|${o.backend}|${o.fcn}|${o.tf32}`, async () => {
+    const model = await taskModelFor(spec, load, o.fcn);
+    return { model, net: model.graph.compile({ backend: o.backend, tf32: o.tf32 }) };
   });
 }
