@@ -96,14 +96,10 @@ test('every object is among the labels of some mask side (class hit rate 100%)',
   for (const s of scores) expect({ scene: s.scene, hit: s.hit }).toEqual({ scene: s.scene, hit: s.hit.map(() => true) });
 });
 
-test('pointing game: the side labelled with an object peaks inside it, for at least 15 of the 16 objects', () => {
-  // Measured: 15/16 (14/16 with the 'softmax' seed, where the side labelled 'suit' in the uniform + corgi +
-  // burger triple peaked beside the uniform). The small Golden Gate reads as a crane (517) to VGG19, so no
-  // side is labelled a bridge.
+test('pointing game: for every object, the most confident side labelled with its class peaks inside it (16 of 16)', () => {
+  // Measured: 16/16 with the sides classified through their crops (sideView 'crop'); 15/16 with sideView
+  // 'features', where the small Golden Gate's windows also see the grey around it and read as a crane.
   const all = scores.flatMap((s) => s.pointing);
   expect(all).toHaveLength(16);
-  expect(all.filter(Boolean).length).toBeGreaterThanOrEqual(15);
-  // Every object of every scene but the one whose bridge is too small to read.
-  for (const s of scores.filter((x) => x.scene !== 'small bridge + cat'))
-    expect({ scene: s.scene, pointing: s.pointing }).toEqual({ scene: s.scene, pointing: s.pointing.map(() => true) });
+  for (const s of scores) expect({ scene: s.scene, pointing: s.pointing }).toEqual({ scene: s.scene, pointing: s.pointing.map(() => true) });
 });

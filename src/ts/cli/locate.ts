@@ -1,6 +1,6 @@
 // eyecandy locate IMG [--top-k 20] [--components 4] [--top N] [--json] [--out DIR] [--report FILE.html]
 //                     [--model NAME|PATH] [--size PX] [--blur SIGMA] [--threshold T] [--seed windows|softmax|uniform]
-//                     [--saliency features|pixels]
+//                     [--saliency features|pixels] [--side-view crop|features]
 //                     [--objective logSoftmax|logit] [--pooling window_union|mean_logits|max_softmax]
 //                     [--labels FILE] [--backend cpu|cuda|auto] [--tf32] [--mirror DIR]
 import * as path from 'path';
@@ -53,6 +53,7 @@ export async function runLocate(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     objective: { type: 'string' },
     saliency: { type: 'string' },
+    'side-view': { type: 'string' },
     pooling: { type: 'string' },
     labels: { type: 'string' },
     backend: { type: 'string' },
@@ -76,6 +77,7 @@ export async function runLocate(argv: string[]): Promise<number> {
       seed: options.seed as 'windows' | undefined,
       objective: options.objective as 'logSoftmax' | undefined,
       saliency: options.saliency as 'features' | undefined,
+      sideView: options['side-view'] as 'crop' | undefined,
       pooling: options.pooling as 'window_union' | undefined,
       labels: options.labels as string | undefined,
       backend: options.backend as 'cpu' | undefined,

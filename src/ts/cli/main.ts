@@ -17,6 +17,7 @@ commands:
                      classes, where each wins, and (--out) a picture of the class map
   locate IMG [--top-k 20] [--components 4] [--report out.html] [--out DIR] [--json] [--labels FILE]
              [--seed windows|softmax|uniform] [--saliency features|pixels]
+             [--side-view crop|features]
                      principal masks of the top classes: where each object is, and what
   dream IMG -o OUT [--layer NAME]... [--octaves N] [--steps N]
                      Deep Dream: amplify what a layer sees

@@ -9,7 +9,7 @@ import { Image, resizeImage } from '../image/io';
 import { axpy, dot, norm1, scale, symEig } from '../linalg';
 import { readGivenLabels, resolveLabels } from '../models/labels';
 import { LoadModelOptions, Model } from '../models/load';
-import { imageToInput } from '../models/preprocess';
+import { imageToInput, preprocessPixels } from '../models/preprocess';
 import { Network } from '../nn/network';
 import { Tensor, tidy } from '../tensor';
 import { checkInteger, checkNumber, checkOneOf } from '../validate';
@@ -53,9 +53,19 @@ export interface LocateOptions extends LoadModelOptions {
    * stride-16 feature map (VGG: block4_pool), |g| summed over the channels, upsampled and blurred:
    * a backward pass through the last block and the head only, about a tenth of the work; 'pixels',
    * its gradient back to the image through the whole network, |g| summed over the colours and
-   * blurred: sharper masks, about 4× slower. Mask sides are seen through the features either way.
+   * blurred: sharper masks, about 4× slower. Mask sides are classified as `sideView` says either way.
    */
   saliency?: 'features' | 'pixels';
+  /**
+   * How a mask side is classified: 'crop' (default), the region around the side's peak cut from the
+   * image with a margin, scaled to the network's input size, so a small object is seen at the scale
+   * the network learned, and seen through the side's mask, so an object behind or beside it does not
+   * name it (all sides' crops go through the network as one batch); 'features', the
+   * whole image's features with the side's mask applied, each class-map window weighted by how much
+   * of the side it sees (a small object's windows also see its surroundings: a small Golden Gate
+   * on a plain background reads as a crane).
+   */
+  sideView?: 'crop' | 'features';
   /** How the top-K classes are chosen from the class map (see classify's `pooling`). Default 'window_union'. */
   pooling?: ClassPooling;
   /** Class names: a labels file (one a line) or a list, one per output. Default: the model's own. */
@@ -132,6 +142,8 @@ const MAX_BOXES = 3;
 const MIN_BOX_MASS = 0.05;
 /** seed 'windows': a window speaks for the classes among its top WINDOW_TOP. */
 const WINDOW_TOP = 5;
+/** sideView 'crop': the crop's side over the region's longer side. */
+const CROP_MARGIN = 1.25;
 
 /** Connected regions (4-neighbours) of `m` at or above `t`, in mask pixels, largest mass first. */
 function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
@@ -177,6 +189,7 @@ function checkOptions(o: LocateOptions) {
     size: o.size === undefined ? undefined : checkInteger(who, 'size', o.size, 32, 4096),
     blurSigma: o.blurSigma === undefined ? undefined : checkNumber(who, 'blurSigma', o.blurSigma, 0, 64),
     threshold: checkNumber(who, 'maskThreshold', o.maskThreshold ?? 0.5, 0, 1),
+    sideView: checkOneOf(who, 'sideView', o.sideView ?? 'crop', ['crop', 'features'] as const),
     seed: checkOneOf(who, 'seed', o.seed ?? 'windows', ['windows', 'softmax', 'uniform'] as const),
     objective: checkOneOf(who, 'objective', o.objective ?? 'logSoftmax', ['logSoftmax', 'logit'] as const),
     pooling: checkOneOf(who, 'pooling', o.pooling ?? 'window_union', CLASS_POOLINGS),
@@ -226,7 +239,63 @@ interface SideContext {
   sy: number;
   nClasses: number;
   labels?: string[];
+  /** What the network saw (H x W) and how its pixels become the model's input, for the 'crop' view. */
+  input: Image;
+  model: Model;
+  lower: Network;
+  cut: string;
+  /** sideView 'crop': the sides waiting for their crops to be classified, and the region each shows. */
+  crops: { side: MaskSide; box: Box }[];
   o: ReturnType<typeof checkOptions>;
+}
+
+/** The region holding the side's peak (the largest one when the peak's region was too small to keep). */
+function peakBox(part: Float32Array, W: number, boxes: Box[]): Box {
+  let best = 0;
+  part.forEach((v, i) => v > part[best] && (best = i));
+  const [x, y] = [best % W, Math.floor(best / W)];
+  return boxes.find((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height) ?? boxes[0];
+}
+
+/**
+ * The network's input for one side: the region around its peak cut from what the network saw,
+ * squared with a margin, scaled to the network's input size (the object at the scale the network
+ * learned, whatever its size in the picture), and seen through the side's mask (pixels below the
+ * threshold fade to the input's zero, the "nothing" the network's preprocessing subtracts).
+ */
+async function cropInput(part: Float32Array, box: Box, c: SideContext): Promise<Float32Array> {
+  const { H, W } = c;
+  const side = Math.max(box.width, box.height) * CROP_MARGIN;
+  const [cw, ch] = [Math.round(Math.min(side, W)), Math.round(Math.min(side, H))];
+  const x0 = Math.round(Math.min(Math.max(0, box.x + box.width / 2 - cw / 2), W - cw));
+  const y0 = Math.round(Math.min(Math.max(0, box.y + box.height / 2 - ch / 2), H - ch));
+  const data = new Uint8Array(cw * ch * 3);
+  for (let r = 0; r < ch; ++r) data.set(c.input.data.subarray(((y0 + r) * W + x0) * 3, ((y0 + r) * W + x0 + cw) * 3), r * cw * 3);
+  const [mh, mw] = c.field;
+  const crop = await resizeImage({ width: cw, height: ch, data }, { width: mw, height: mh, mode: 'squash' });
+  const x = preprocessPixels(crop.data, c.model.preprocess);
+  for (let v = 0; v < mh; ++v)
+    for (let u = 0; u < mw; ++u) {
+      const m = part[(y0 + Math.min(ch - 1, Math.floor(((v + 0.5) * ch) / mh))) * W + x0 + Math.min(cw - 1, Math.floor(((u + 0.5) * cw) / mw))];
+      const k = Math.min(1, m / c.o.threshold);
+      for (let j = (v * mw + u) * 3, e = j + 3; j < e; ++j) x[j] *= k;
+    }
+  return x;
+}
+
+/** Classifies every side's crop in one batch (the head's weights are read once for all of them). */
+async function classifyCrops(sides: { side: MaskSide; box: Box }[], c: SideContext): Promise<void> {
+  if (sides.length === 0) return;
+  const [mh, mw] = c.field;
+  const batch = new Float32Array(sides.length * mh * mw * 3);
+  for (const [i, { side, box }] of sides.entries()) batch.set(await cropInput(side.mask, box, c), i * mh * mw * 3);
+  const feats = (await c.lower.forward(Tensor.from(batch, [sides.length, mh, mw, 3]), { taps: [c.cut] }))[c.cut];
+  const out = (await c.upper.forward(feats, { taps: [c.tap] }))[c.tap].data();
+  const per = out.length / sides.length;
+  for (const [i, { side }] of sides.entries()) {
+    const map = new ClassMap(out.subarray(i * per, (i + 1) * per), c.nClasses, [1, per / c.nClasses]);
+    side.classes = weightedClasses(map, new Float32Array(map.positions).fill(1), c.o.topN, c.labels);
+  }
 }
 
 /** The positive and negative parts of a principal mask, each scaled to 0..1, measured and classified. */
@@ -245,9 +314,6 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
     // Float32Array.from: an array of this realm, which Tensor.from accepts (pm.data() comes from the addon's).
     const part = Float32Array.from(values, (y) => Math.max(0, sign * y) / max);
     // The features × the mask as the feature map sees it: hidden positions become the features of nothing.
-    const fm = downsampleMask(part, H, W, c.h, c.w);
-    const seen = Float32Array.from(c.features, (v, i) => v * fm[Math.floor(i / c.channels)]);
-    const map = (await c.upper.forward(Tensor.from(seen, [1, c.h, c.w, c.channels]), { taps: [c.tap] }))[c.tap];
     let [cx, cy, cm] = [0, 0, 0];
     part.forEach((y, i) => {
       if (y < o.threshold) return;
@@ -255,19 +321,29 @@ async function sidesOf(pm: Tensor, c: SideContext): Promise<MaskSide[]> {
       cy += Math.floor(i / W) * y;
       cm += y;
     });
-    sides.push({
+    const boxes = regions(part, H, W, o.threshold);
+    const side: MaskSide = {
       sign: sign > 0 ? 'positive' : 'negative',
       mass: (cm * max) / absMass,
-      // Each window votes as much as it sees of the side: a window that sees none of it only sees the hidden rest.
-      classes: weightedClasses(
-        new ClassMap(map.data(), c.nClasses, [map.shape[1], map.shape[2]]), windowMass(part, H, W, map.shape[1], map.shape[2], c.field), o.topN, c.labels,
-      ),
+      classes: [],
       centroid: [(cx / cm + 0.5) * c.sx, (cy / cm + 0.5) * c.sy],
-      boxes: regions(part, H, W, o.threshold).map((b) => ({
+      boxes: boxes.map((b) => ({
         ...b, x: b.x * c.sx, y: b.y * c.sy, width: b.width * c.sx, height: b.height * c.sy,
       })),
       mask: part,
-    });
+    };
+    if (o.sideView === 'crop' && boxes.length > 0) c.crops.push({ side, box: peakBox(part, W, boxes) });
+    else {
+      // The features × the mask as the feature map sees it: hidden positions become the features of nothing.
+      const fm = downsampleMask(part, H, W, c.h, c.w);
+      const seen = Float32Array.from(c.features, (v, i) => v * fm[Math.floor(i / c.channels)]);
+      const map = (await c.upper.forward(Tensor.from(seen, [1, c.h, c.w, c.channels]), { taps: [c.tap] }))[c.tap];
+      // Each window votes as much as it sees of the side: a window that sees none of it only sees the hidden rest.
+      side.classes = weightedClasses(
+        new ClassMap(map.data(), c.nClasses, [map.shape[1], map.shape[2]]), windowMass(part, H, W, map.shape[1], map.shape[2], c.field), o.topN, c.labels,
+      );
+    }
+    sides.push(side);
   }
   return sides;
 }
@@ -370,7 +446,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
     const kept = Array.from(eig.values.keys()).filter((j) => j < o.components && eig.values[j] > 1e-9 * trace);
     step('pca', 1, 1);
 
-    const ctx: SideContext = { features, upper, tap, H, W, h, w, channels, field: model.inputSize, sx: src.width / W, sy: src.height / H, nClasses, labels, o };
+    const ctx: SideContext = { features, upper, tap, H, W, h, w, channels, field: model.inputSize, sx: src.width / W, sy: src.height / H, nClasses, labels, input, model, lower: split.lower, cut: split.cut, crops: [], o };
     const components: PrincipalMask[] = [];
     for (const [n, j] of kept.entries()) {
       step('masks', n, kept.length);
@@ -386,6 +462,7 @@ export async function locate(image: string | Uint8Array | Image, options: Locate
         sides: await sidesOf(pm, ctx),
       });
     }
+    await classifyCrops(ctx.crops, ctx);
     step('masks', kept.length, kept.length);
     const result: LocateResult = {
       model: model.name,
