@@ -57,7 +57,14 @@ test('--any-size shows the class map: where each class wins, and its picture wit
   expect(stdout).toMatch(/cats_and_dogs\.jpg +\(class map 1x8\)\n/);
   expect(stdout).toMatch(/% +263  Pembroke.* \(wins 5 of 8 windows: 0,3 0,4 0,5 0,6 0,7\)\n/);
   const img = await readImage(path.join(out, 'cats_and_dogs-classmap.png'));
-  expect([img.width, img.height]).toEqual([1200, 600]);
+  // The photo (1200×600) with a legend below it: a 22-px row per winning class, each with its colour swatch.
+  expect(img.width).toBe(1200);
+  const rows = (img.height - 600 - 6) / 22;
+  expect(Number.isInteger(rows) && rows >= 2).toBe(true);
+  const pixel = (x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
+  expect(pixel(13, 600 + 6 + 7)).toEqual([230, 40, 40]); // the first class's swatch
+  expect(pixel(13, 600 + 6 + 22 + 7)).toEqual([40, 110, 240]); // the second's
+  expect(pixel(13, 600 + 6 + 22 * (rows - 1) + 7)).not.toEqual([255, 255, 255]); // the last row holds a swatch too
   const { stdout: json } = await run(process.execPath, [cli, 'classify', photo, ...vgg, '--any-size', '--json', '--pooling', 'max_softmax'], { env: mirrored });
   const [r] = JSON.parse(json);
   expect(r.classMap.winners).toHaveLength(r.mapSize[0] * r.mapSize[1]);

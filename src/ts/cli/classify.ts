@@ -5,7 +5,7 @@ import * as path from 'path';
 
 import { readImage, writeImage } from '../image/io';
 import { progressBar } from '../models/zoo/download';
-import { classMapImage } from '../tasks/class-map-image';
+import { classMapPicture } from '../tasks/class-map-image';
 import { classify, ClassifyResult } from '../tasks/classify';
 import { parseArgs, UsageError } from './args';
 
@@ -44,7 +44,7 @@ export async function runClassify(argv: string[]): Promise<number> {
       const mapFile = r.classMap && options.out ? path.join(options.out as string, `${path.parse(image).name}-classmap.png`) : undefined;
       if (mapFile) {
         fs.mkdirSync(options.out as string, { recursive: true });
-        await writeImage(mapFile, classMapImage(await readImage(image), r.classMap!));
+        await writeImage(mapFile, await classMapPicture(await readImage(image), r.classMap!));
       }
       if (!options.json) {
         process.stdout.write(`${image}${r.mapSize ? `  (class map ${r.mapSize[0]}x${r.mapSize[1]})` : ''}\n`);
