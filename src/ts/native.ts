@@ -109,6 +109,7 @@ function load(): Addon {
     process.env.EYECANDY_ADDON ? path.resolve(process.env.EYECANDY_ADDON) : undefined,
     path.join(root, 'build-cmake', 'Release', 'eyecandy.node'), // cmake-js (npm install)
     path.join(root, 'build', 'Release', 'eyecandy.node'), // node-gyp (npm run build:gyp)
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'eyecandy.node'), // shipped in the package
   ].filter((p): p is string => !!p);
   const errors: string[] = [];
   for (const file of candidates) {
