@@ -4,6 +4,7 @@ import { UsageError } from './args';
 import { runClassify } from './classify';
 import { runDoctor } from './doctor';
 import { runDream } from './dream';
+import { commandHelp } from './help';
 import { runLocate } from './locate';
 import { runModels } from './models';
 import { runStyle } from './style';
@@ -26,7 +27,7 @@ commands:
   models list|fetch|verify|path [NAME...]
                      the model zoo: what is cached, download, check, where
   doctor [--json]    version, backends compiled and available, SIMD level, threads
-  help               this text
+  help [COMMAND]     this text, or COMMAND's full help (also: eyecandy COMMAND --help)
 
 every task: --backend cpu|cuda|auto (default cpu; auto takes a GPU when one answers)
 and, on a GPU, --tf32 (classify, locate, style: TF32 tensor cores, about 1e-3 relative).
@@ -40,7 +41,13 @@ package; --labels FILE (one name a line) names another model's classes.`;
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write((commandHelp(cmd) ?? USAGE) + '\n');
+    return 0;
+  }
+  if (cmd === 'help' && rest.length) {
+    const text = commandHelp(rest[0]);
+    if (!text) throw new UsageError(`eyecandy help: unknown command '${rest[0]}'`);
+    process.stdout.write(text + '\n');
     return 0;
   }
   switch (cmd) {
