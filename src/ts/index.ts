@@ -20,6 +20,7 @@ export type { CompileOptions, ForwardOptions, BackwardOptions, Gradients } from 
 export { doctor, setThreads, opNames } from './info';
 export type { Doctor, BackendStatus } from './info';
 export { addonPath } from './native';
+/** Whole-tensor vector routines (dot, axpy, norms, clamp, Adam step, roll) and the symmetric eigen-decomposition, each one native call. */
 export * as linalg from './linalg';
 export { readImage, writeImage, resizeImage, imageToTensor, tensorToImage, decodeBmp } from './image';
 export type { Image, ReadImageOptions, WriteImageOptions, ImageResizeOptions, ResizeMode } from './image/io';

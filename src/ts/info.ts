@@ -2,6 +2,7 @@
 import { addon, addonPath, NativeInfo } from './native';
 import { checkInteger } from './validate';
 
+/** One backend: whether this build has it, whether it can run here, and the device or the reason. */
 export interface BackendStatus {
   name: string;
   compiled: boolean;
@@ -10,6 +11,7 @@ export interface BackendStatus {
   detail: string;
 }
 
+/** What `doctor()` reports: version, addon file, backends, SIMD level, threads. */
 export interface Doctor extends NativeInfo {
   /** The addon file in use. */
   addon: string;
@@ -23,6 +25,7 @@ function cudaVersion(v: number): string {
   return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : 'none';
 }
 
+/** What this installation can do (as `eyecandy doctor` prints it): the addon loaded, backends compiled and available, the CPU's SIMD level, threads. */
 export function doctor(): Doctor {
   const info = addon().info();
   const cuda = info.cuda;

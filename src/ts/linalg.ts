@@ -60,6 +60,7 @@ export function roll(x: Tensor, dy: number, dx: number): Tensor {
   return Tensor.wrap(addon().vecRoll(x.handle, checkInteger('roll', 'dy', dy, -1e9, 1e9), checkInteger('roll', 'dx', dx, -1e9, 1e9)));
 }
 
+/** Result of `eigh`: eigenvalues and unit eigenvectors of a symmetric matrix. */
 export interface Eigen {
   /** Eigenvalues, largest first. */
   values: Float64Array;

@@ -12,6 +12,7 @@ type Scope = Set<Tensor>;
 export type Device = 'cpu' | 'cuda';
 const scopes = new AsyncLocalStorage<Scope>();
 
+/** A float32 tensor in native memory (CPU, or CUDA device memory). Free it with `dispose()`, or create it inside `tidy()`. */
 export class Tensor {
   /** @internal */
   readonly handle: NativeTensor;
@@ -52,6 +53,7 @@ export class Tensor {
     }
   }
 
+  /** A shape-[] tensor holding one value. */
   static scalar(v: number): Tensor {
     return Tensor.from(new Float32Array([v]), []);
   }
@@ -121,10 +123,12 @@ export class Tensor {
     return new Tensor(this.handle.clone());
   }
 
+  /** Frees the native memory now; using the tensor afterwards throws. Safe to call twice. */
   dispose(): void {
     this.handle.dispose();
   }
 
+  /** Its shape, and whether it is disposed, e.g. `Tensor[1,224,224,3]`. */
   toString(): string {
     return `Tensor[${this.dims.join(',')}]${this.isDisposed ? ' (disposed)' : ''}`;
   }

@@ -22,6 +22,7 @@ export interface Image {
   data: Uint8Array;
 }
 
+/** How an image meets a target size: squash (ignore the aspect ratio), cover (crop), contain (letterbox) or none. */
 export type ResizeMode = 'squash' | 'cover' | 'contain' | 'none';
 export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3' | 'mks2013' | 'mks2021';
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -55,6 +56,7 @@ export interface ImageResizeOptions {
   kernel?: ResizeKernel;
 }
 
+/** Options of `readImage`. */
 export interface ReadImageOptions {
   /** Resize after decoding and orienting. Default: keep the decoded size. */
   resize?: ImageResizeOptions;
@@ -62,6 +64,7 @@ export interface ReadImageOptions {
   maxPixels?: number;
 }
 
+/** Options of `writeImage`. */
 export interface WriteImageOptions {
   /** Output format. Default: from the file extension (.png, .jpg, .jpeg, .webp). */
   format?: ImageFormat;

@@ -13,6 +13,7 @@ import { loadTfjs } from './tfjs';
 import { LoadedModel, Preprocess, probeShape } from './types';
 import { DEFAULT_MODEL, fetchModel, formatOf, LabelSet, loadLabels, ModelFormat, ZOO, zooEntry } from './zoo';
 
+/** A loaded model ready for the tasks: its graph, preprocessing, input size and class names. */
 export interface Model extends LoadedModel {
   /** The zoo name, or the file it came from. */
   name: string;
@@ -23,6 +24,7 @@ export interface Model extends LoadedModel {
   labels?: string[];
 }
 
+/** Options of `loadModel` (and of every task, for the model it loads): download options, and the preprocessing or architecture of a model given by path. */
 export interface LoadModelOptions extends FetchOptions {
   /** For a model given by path: its preprocessing. Default 'caffe' (VGG) for Keras/TF.js, [-1,1] for ONNX and TFLite. */
   preprocess?: Preprocess;

@@ -13,6 +13,7 @@ export type Preprocess =
   | { kind: 'mean_std'; mean: [number, number, number]; std: [number, number, number] }
   | { kind: 'minus_one_one' };
 
+/** What every loader returns: the network as a Graph and its input and output nodes. */
 export interface LoadedModel {
   /** The network; its input node is `input`, NHWC float32. */
   graph: Graph;

@@ -34,6 +34,7 @@ export type ParamSource = Tensor | NodeRef;
  */
 export type Padding = 'valid' | 'same' | 'same_lower' | number | [number, number, number, number];
 
+/** Options of `Graph.conv2d`: the kernel (HWIO), bias, strides, padding, dilation, groups. */
 export interface Conv2dOptions {
   /** Filter, HWIO [KH, KW, Cin/groups, Cout]. */
   kernel: ParamSource;
@@ -49,6 +50,7 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
+/** Options of `Graph.dense`: the kernel [in, out] and bias. */
 export interface DenseOptions {
   /** Weight [In, Out]. */
   kernel: ParamSource;
@@ -56,6 +58,7 @@ export interface DenseOptions {
   bias?: ParamSource;
 }
 
+/** Options of the max and average pools: window size, strides, padding. */
 export interface PoolOptions {
   /** Window size, integer 1..1024 or [h, w]. */
   size: number | [number, number];
@@ -71,6 +74,7 @@ export interface PoolOptions {
   countIncludePad?: boolean;
 }
 
+/** Options of local response normalisation (AlexNet/GoogLeNet style). */
 export interface LrnOptions {
   /** Channels in the window, 1..1024; default 5. */
   size?: number;
@@ -82,6 +86,7 @@ export interface LrnOptions {
   bias?: number;
 }
 
+/** Options of inference-time batch normalisation: per-channel scale, offset, mean, variance, epsilon. */
 export interface BatchNormOptions {
   scale: ParamSource;
   offset: ParamSource;
@@ -91,6 +96,7 @@ export interface BatchNormOptions {
   epsilon?: number;
 }
 
+/** Options of `Graph.pad`: values added before and after each dimension, and the fill mode. */
 export interface PadOptions {
   /** 2*rank values: [before_0..before_{r-1}, after_0..after_{r-1}], each >= 0. */
   pads: number[];
@@ -100,6 +106,7 @@ export interface PadOptions {
   value?: number;
 }
 
+/** Options of `Graph.resizeBilinear`: the output size or scale. */
 export interface ResizeOptions {
   /** Output height and width, 1..65536. */
   height: number;
@@ -144,6 +151,7 @@ function paddingAttrs(who: string, p: Padding | undefined): Pick<WindowAttrs, 'p
   throw invalidParameterError(who, 'padding', "'valid', 'same', 'same_lower', integer or [top, left, bottom, right]", p);
 }
 
+/** A network under construction: named inputs, parameters and ops (NHWC float32), compiled into a Network with `compile()`. Each builder method adds one node and returns its name. */
 export class Graph {
   private readonly defs: NodeDef[] = [];
   private readonly index = new Map<string, number>();
@@ -159,6 +167,7 @@ export class Graph {
     return this.defs[this.defs.length - 1].name;
   }
 
+  /** Whether a node of this name exists. */
   has(name: string): boolean {
     return this.index.has(name);
   }
@@ -247,6 +256,7 @@ export class Graph {
     return this.addNode({ name, kind: 'param', value });
   }
 
+  /** 2-D convolution of x (NHWC) with an HWIO kernel, plus an optional bias. */
   conv2d(name: string, x: NodeRef, o: Conv2dOptions): NodeRef {
     const who = 'conv2d';
     // Attributes first: a call that fails leaves the graph unchanged.
@@ -259,10 +269,12 @@ export class Graph {
     return this.withSources(who, name, [x], [['kernel', o.kernel], ['bias', o.bias]], attrs);
   }
 
+  /** Fully connected layer: x [N, in] times the kernel [in, out], plus an optional bias. */
   dense(name: string, x: NodeRef, o: DenseOptions): NodeRef {
     return this.withSources('dense', name, [x], [['kernel', o.kernel], ['bias', o.bias]], {});
   }
 
+  /** max(x, 0). */
   relu(name: string, x: NodeRef): NodeRef {
     return this.plain('relu', name, [x]);
   }
@@ -275,6 +287,7 @@ export class Graph {
     return this.op('clip', name, [x], { min, max });
   }
 
+  /** min(max(x, 0), 6) (MobileNet). */
   relu6(name: string, x: NodeRef): NodeRef {
     return this.clip(name, x, { min: 0, max: 6 });
   }
@@ -284,10 +297,12 @@ export class Graph {
     return this.op('leaky_relu', name, [x], { alpha: checkFinite('leaky_relu', 'alpha', o.alpha ?? 0.01) });
   }
 
+  /** 1 / (1 + e^-x). */
   sigmoid(name: string, x: NodeRef): NodeRef {
     return this.plain('sigmoid', name, [x]);
   }
 
+  /** Hyperbolic tangent. */
   tanh(name: string, x: NodeRef): NodeRef {
     return this.plain('tanh', name, [x]);
   }
@@ -309,18 +324,22 @@ export class Graph {
     });
   }
 
+  /** Max pooling over each window. */
   maxPool(name: string, x: NodeRef, o: PoolOptions): NodeRef {
     return this.pool('max_pool', name, x, o);
   }
 
+  /** Average pooling over each window. */
   avgPool(name: string, x: NodeRef, o: PoolOptions): NodeRef {
     return this.pool('avg_pool', name, x, o);
   }
 
+  /** Mean over height and width: [N, H, W, C] to [N, 1, 1, C]. */
   globalAvgPool(name: string, x: NodeRef): NodeRef {
     return this.plain('global_avg_pool', name, [x]);
   }
 
+  /** Maximum over height and width: [N, H, W, C] to [N, 1, 1, C]. */
   globalMaxPool(name: string, x: NodeRef): NodeRef {
     return this.plain('global_max_pool', name, [x]);
   }
@@ -341,10 +360,12 @@ export class Graph {
     return this.op('concat', name, xs, { axis: checkInteger('concat', 'axis', o.axis ?? -1, -8, 7) });
   }
 
+  /** Softmax along `axis` (default the last). */
   softmax(name: string, x: NodeRef, o: { axis?: number } = {}): NodeRef {
     return this.op('softmax', name, [x], { axis: checkInteger('softmax', 'axis', o.axis ?? -1, -8, 7) });
   }
 
+  /** Log of the softmax along `axis` (default the last), computed stably. */
   logSoftmax(name: string, x: NodeRef, o: { axis?: number } = {}): NodeRef {
     return this.op('log_softmax', name, [x], { axis: checkInteger('log_softmax', 'axis', o.axis ?? -1, -8, 7) });
   }
@@ -385,6 +406,7 @@ export class Graph {
     return this.op('flatten', name, [x], { axis: checkInteger('flatten', 'axis', o.axis ?? 1, -8, 8) });
   }
 
+  /** Pads each dimension (see PadOptions). */
   pad(name: string, x: NodeRef, o: PadOptions): NodeRef {
     if (!Array.isArray(o?.pads) || o.pads.length % 2 || o.pads.length > 16)
       throw invalidParameterError('pad', 'pads', 'array of 2*rank integers', o?.pads);
@@ -396,6 +418,7 @@ export class Graph {
     });
   }
 
+  /** Bilinear resize of height and width. */
   resizeBilinear(name: string, x: NodeRef, o: ResizeOptions): NodeRef {
     const who = 'resize_bilinear';
     return this.op(who, name, [x], {

@@ -7,6 +7,7 @@ import { checkName, invalidParameterError } from '../validate';
 export const BACKENDS = ['cpu', 'cuda', 'auto'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/** Options of `Graph.compile`: the backend and TF32. */
 export interface CompileOptions {
   /** 'cpu' (default), 'cuda', or 'auto' (a GPU when one answers, else the CPU). */
   backend?: BackendName;
@@ -18,6 +19,7 @@ export interface CompileOptions {
   tf32?: boolean;
 }
 
+/** Options of `Network.forward`: which nodes to return (taps), whether to keep what a backward pass needs, where results stay. */
 export interface ForwardOptions {
   /**
    * Node names whose values to return; default: the last node added. The
@@ -34,6 +36,7 @@ export interface ForwardOptions {
   onDevice?: boolean;
 }
 
+/** Options of `Network.backward`: which parameter gradients to return, where results stay. */
 export interface BackwardOptions {
   /** Parameters whose gradient to return: true for all, or a list of names; default none. */
   params?: boolean | string[];
@@ -43,6 +46,7 @@ export interface BackwardOptions {
   onDevice?: boolean;
 }
 
+/** What `Network.backward` returns: the gradient with respect to each input and the parameters asked for. */
 export interface Gradients {
   /** Gradient of the first (usually only) input. */
   input?: Tensor;
@@ -90,6 +94,7 @@ function wrapAll(r: Record<string, NativeTensor>): Record<string, Tensor> {
   return out;
 }
 
+/** A compiled Graph on one backend (a native Program). Calls run off the JS thread, one at a time in the order made; `gradient()` runs a forward and its backward passes as one unit. */
 export class Network {
   private lastShapes: Record<string, number[]> = {};
   private disposed = false;
@@ -283,6 +288,7 @@ export class Network {
     return this.now(() => this.live('setParam').setParam(name, value.handle));
   }
 
+  /** Names of the network's parameter nodes. */
   paramNames(): string[] {
     return this.live('paramNames').paramNames();
   }

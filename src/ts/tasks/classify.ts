@@ -12,6 +12,7 @@ import { BackendName, checkCommon, Classification, readSource, taskNetwork, topC
 
 export type { Classification };
 
+/** Options of `classify` (and the model download options). */
 export interface ClassifyOptions extends LoadModelOptions {
   /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
   model?: string | Model;
@@ -43,6 +44,7 @@ export interface ClassifyOptions extends LoadModelOptions {
   tf32?: boolean;
 }
 
+/** What `classify` returns. */
 export interface ClassifyResult {
   classes: Classification[];
   /** Model name. */

@@ -19,6 +19,7 @@ import { BackendName, checkCommon, checkFunction, Classification, readSource, ta
 
 export type LocateStep = 'classify' | 'gradients' | 'pca' | 'masks';
 
+/** Options of `locate` (and the model download options). */
 export interface LocateOptions extends LoadModelOptions {
   /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
   model?: string | Model;
@@ -109,6 +110,7 @@ export interface ClassLoading {
   loading: number;
 }
 
+/** One principal component of the class masks, and its two sides (regions). */
 export interface PrincipalMask {
   /** Eigenvalue of the masks' covariance. */
   eigenvalue: number;
@@ -120,6 +122,7 @@ export interface PrincipalMask {
   sides: MaskSide[];
 }
 
+/** What `locate` returns: the image's top classes and its principal masks. */
 export interface LocateResult {
   model: string;
   /** Source image [height, width]. */

@@ -151,6 +151,7 @@ export function taskCached<T>(spec: string | Model, load: LoadModelOptions, key:
   return remember(entriesOf(spec, load), key, async () => build(await taskModel(spec, load)));
 }
 
+/** One class of a result: its index, label and probability. */
 export interface Classification {
   /** Output index (0-based, in the model's own numbering). */
   index: number;

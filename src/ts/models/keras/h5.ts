@@ -76,6 +76,7 @@ export interface KerasH5Options {
 
 let counter = 0;
 
+/** Loads a Keras HDF5 file (full model, or weights with `options.architecture`) as a Graph. */
 export async function loadKerasH5(file: string, options: KerasH5Options = {}): Promise<LoadedModel> {
   const who = `keras: '${file}'`;
   let bytes: Buffer;

@@ -53,6 +53,7 @@ export const LABELS_FILE: RemoteFile = {
   size: 21686,
 };
 
+/** The models eyecandy knows by name: vgg16, vgg19, vgg19-uint8, mobilenet-v1-0.25, with their files and digests. */
 export const ZOO: readonly ZooEntry[] = [
   {
     name: 'vgg16',

@@ -21,6 +21,7 @@ export interface FullyConvolutionalOptions {
   nominalSize?: [number, number];
 }
 
+/** The model with its dense head rewritten as convolutions, so any image size gives a class map (one class vector per window). */
 export function toFullyConvolutional(model: LoadedModel, options: FullyConvolutionalOptions = {}): LoadedModel {
   const [, ih, iw, ic] = model.inputShape;
   const [h, w] = options.nominalSize ?? [ih > 0 ? ih : 224, iw > 0 ? iw : 224];

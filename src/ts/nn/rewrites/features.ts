@@ -5,6 +5,7 @@
 import { Graph } from '../graph';
 import { LoadedModel } from '../../models/types';
 
+/** The model's graph with its input size freed, for tapping inner layers at any image size. */
 export function featureGraph(model: LoadedModel): Graph {
   return Graph.fromNodes(
     model.graph.nodes().map((d) => (d.kind === 'input' && d.name === model.input ? { ...d, shape: [-1, -1, -1, 3] } : d)),

@@ -18,6 +18,7 @@ import { mulberry32 } from '../../random';
 
 export type { DreamOptions, DreamProgress };
 
+/** What `dream` returns. */
 export interface DreamResult {
   /** The dreamed image, the size of the input. */
   image: Image;

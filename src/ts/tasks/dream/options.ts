@@ -24,6 +24,7 @@ export interface DreamProgress {
   image?: Image;
 }
 
+/** Options of `dream` (and the model download options). */
 export interface DreamOptions extends Omit<LoadModelOptions, 'onProgress'> {
   /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
   model?: string | Model;

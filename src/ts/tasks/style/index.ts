@@ -41,6 +41,7 @@ export interface ScaleReport {
   final: StyleLosses;
 }
 
+/** What `style` returns: the image and how the losses fell. */
 export interface StyleResult {
   image: Image;
   /** Losses at the first evaluation of the first scale and at the result. */

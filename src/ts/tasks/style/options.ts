@@ -17,6 +17,7 @@ export interface StyleImage {
   weight?: number;
 }
 
+/** Options of `style` (and the model download options). */
 export interface StyleOptions extends Omit<LoadModelOptions, 'onProgress' | 'signal'> {
   /** Zoo name, a path, or a model from loadModel(). Default 'vgg16'. */
   model?: string | Model;
