@@ -144,11 +144,20 @@ test('a reshape to an impossibly large shape is refused before any kernel runs',
 test('the addon works in a worker thread and keeps working in the main thread after it exits', async () => {
   const { Worker } = await import('worker_threads');
   const t = Tensor.from([1, 2, 3], [3]);
-  await new Promise<void>((resolve, reject) => {
-    const w = new Worker(`require(${JSON.stringify(require('../src/ts/native').addonPath())});`, { eval: true });
+  // The worker loads the addon, uses it, and reports; a failure there must fail here (exit code and message).
+  const src = `
+    const { parentPort } = require('worker_threads');
+    const addon = require(${JSON.stringify(require('../src/ts/native').addonPath())});
+    parentPort.postMessage(typeof addon === 'object' && addon !== null ? Object.keys(addon).length : -1);`;
+  const { code, keys } = await new Promise<{ code: number; keys: number }>((resolve, reject) => {
+    let keys = -1;
+    const w = new Worker(src, { eval: true });
+    w.on('message', (m: number) => (keys = m));
     w.on('error', reject);
-    w.on('exit', () => resolve());
+    w.on('exit', (code) => resolve({ code, keys }));
   });
+  expect(code).toBe(0);
+  expect(keys).toBeGreaterThan(0);
   expect(Array.from(t.clone().data())).toEqual([1, 2, 3]);
 });
 
