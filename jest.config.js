@@ -5,5 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
   setupFiles: ['<rootDir>/test/setup.ts'],
+  globalSetup: '<rootDir>/test/global/tmp-setup.js',
+  globalTeardown: '<rootDir>/test/global/tmp-teardown.js',
   testTimeout: 120000,
 };

@@ -1,5 +1,9 @@
 // Every user-facing error has its text pinned here, and the process survives
 // each one (the last test still computes).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
 import { Graph, Tensor } from '../src/ts';
 import { addon } from '../src/ts/native';
 
@@ -144,12 +148,53 @@ test('a reshape to an impossibly large shape is refused before any kernel runs',
 test('the addon works in a worker thread and keeps working in the main thread after it exits', async () => {
   const { Worker } = await import('worker_threads');
   const t = Tensor.from([1, 2, 3], [3]);
-  await new Promise<void>((resolve, reject) => {
-    const w = new Worker(`require(${JSON.stringify(require('../src/ts/native').addonPath())});`, { eval: true });
+  // The worker loads the addon, uses it, and reports; a failure there must fail here (exit code and message).
+  const src = `
+    const { parentPort } = require('worker_threads');
+    const addon = require(${JSON.stringify(require('../src/ts/native').addonPath())});
+    parentPort.postMessage(typeof addon === 'object' && addon !== null ? Object.keys(addon).length : -1);`;
+  const { code, keys } = await new Promise<{ code: number; keys: number }>((resolve, reject) => {
+    let keys = -1;
+    const w = new Worker(src, { eval: true });
+    w.on('message', (m: number) => (keys = m));
     w.on('error', reject);
-    w.on('exit', () => resolve());
+    w.on('exit', (code) => resolve({ code, keys }));
   });
+  expect(code).toBe(0);
+  expect(keys).toBeGreaterThan(0);
   expect(Array.from(t.clone().data())).toEqual([1, 2, 3]);
+});
+
+test('EYECANDY_ADDON naming a missing or broken file is an error, not a silent fallback to the default build', () => {
+  const saved = process.env.EYECANDY_ADDON;
+  const fresh = (): typeof import('../src/ts/native') => {
+    let m: typeof import('../src/ts/native') | undefined;
+    jest.isolateModules(() => {
+      m = require('../src/ts/native');
+    });
+    return m!;
+  };
+  try {
+    process.env.EYECANDY_ADDON = '/nonexistent/eyecandy.node';
+    const missing = fresh();
+    expect(() => missing.addon()).toThrow(
+      "eyecandy: EYECANDY_ADDON='/nonexistent/eyecandy.node' cannot be loaded (/nonexistent/eyecandy.node: no such file); unset it to use the default build",
+    );
+    expect(missing.addonPath()).toBe('');
+    const junk = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-addon-')), 'eyecandy.node');
+    fs.writeFileSync(junk, 'not a shared library');
+    try {
+      process.env.EYECANDY_ADDON = junk; // exists, but is no addon
+      expect(() => fresh().addon()).toThrow(/^eyecandy: EYECANDY_ADDON='.*eyecandy\.node' cannot be loaded \(.*eyecandy\.node: .+\)/);
+    } finally {
+      fs.rmSync(path.dirname(junk), { recursive: true, force: true });
+    }
+    process.env.EYECANDY_ADDON = __dirname;
+    expect(() => fresh().addon()).toThrow(/cannot be loaded \(.*: not a file\)/);
+  } finally {
+    if (saved === undefined) delete process.env.EYECANDY_ADDON;
+    else process.env.EYECANDY_ADDON = saved;
+  }
 });
 
 test('the process is still healthy after all of the above', async () => {

@@ -105,18 +105,34 @@ export interface Addon {
 const root = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
 
 function load(): Addon {
+  // EYECANDY_ADDON names the one file to load: when it is missing or fails to load, that is the
+  // error (falling back to the default build would run other code than the one asked for).
+  const chosen = process.env.EYECANDY_ADDON;
+  if (chosen !== undefined && chosen !== '') {
+    const file = path.resolve(chosen);
+    let why: string | undefined;
+    if (!fs.existsSync(file)) why = 'no such file';
+    else if (!fs.statSync(file).isFile()) why = 'not a file';
+    else {
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const a = require(file) as Addon;
+        loadedFrom = file;
+        return a;
+      } catch (err) {
+        why = (err as Error).message;
+      }
+    }
+    throw new Error(`eyecandy: EYECANDY_ADDON='${chosen}' cannot be loaded (${file}: ${why}); unset it to use the default build`);
+  }
   const candidates = [
-    process.env.EYECANDY_ADDON ? path.resolve(process.env.EYECANDY_ADDON) : undefined,
     path.join(root, 'build-cmake', 'Release', 'eyecandy.node'), // cmake-js (npm install)
     path.join(root, 'build', 'Release', 'eyecandy.node'), // node-gyp (npm run build:gyp)
     path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'eyecandy.node'), // shipped in the package
-  ].filter((p): p is string => !!p);
+  ];
   const errors: string[] = [];
   for (const file of candidates) {
-    if (!fs.existsSync(file)) {
-      if (file === candidates[0] && process.env.EYECANDY_ADDON) errors.push(`${file}: EYECANDY_ADDON points at a missing file`);
-      continue;
-    }
+    if (!fs.existsSync(file)) continue;
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const a = require(file) as Addon;

@@ -52,28 +52,36 @@ test.each(['cat_dog_224', 'cats_and_dogs_224', 'tabby_cat_224', 'burger_224', 'g
     expect(worst).toBeLessThan(1e-3);
     const probs = out[model.output].data();
     expect(top5(probs)).toEqual(top5(readF32(ref(`vgg19_uint8/${name}.prob.f32`))));
-    // And against the hand-written list in top5.json, so a wrong reference file cannot hide a bug.
-    const listed = JSON.stringify(top).includes(name);
-    expect(listed).toBe(true);
+    // And against the hand-written list in top5.json, so a wrong reference file cannot hide a bug:
+    // the indices listed there for VGG19 must be our top-5, in order.
+    const entry = Object.entries(top[name] as Record<string, [number, string, number][]>).find(([k]) =>
+      k.startsWith('vgg19_uint8'),
+    );
+    expect(entry).toBeDefined();
+    expect(top5(probs)).toEqual(entry![1].map(([i]) => i));
   },
 );
 
-test.each([243, 282])('gradient of logit %i w.r.t. the input matches the reference (cosine > 0.99)', async (cls) => {
+test.each([243, 282])('gradient of logit %i w.r.t. the input matches the reference (relative error < 1e-4)', async (cls) => {
   await net.forward(caffeInput('cat_dog_224.rgb', 224, 224), { taps: [model.logits!], grad: true });
   const seed = new Float32Array(1000);
   seed[cls] = 1;
   const { input } = await net.backward({ [model.logits!]: Tensor.from(seed, [1, 1000]) });
   const g = input!.data();
   const want = readF32(ref(`vgg19_uint8/cat_dog_224.grad_logit${cls}_wrt_input_bgr.f32`));
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
+  expect(g.length).toBe(want.length);
+  // ||g - want|| / ||want||: measured about 2e-7; a cosine bound let a 14% error pass.
+  let d2 = 0;
+  let w2 = 0;
   for (let i = 0; i < g.length; ++i) {
-    dot += g[i] * want[i];
-    na += g[i] * g[i];
-    nb += want[i] * want[i];
+    d2 += (g[i] - want[i]) ** 2;
+    w2 += want[i] * want[i];
   }
-  expect(dot / Math.sqrt(na * nb)).toBeGreaterThan(0.99);
+  expect(w2).toBeGreaterThan(0);
+  const rel = Math.sqrt(d2 / w2);
+  // eslint-disable-next-line no-console
+  console.log(`vgg19 d logit${cls} / d input: relative error ${rel.toExponential(2)}`);
+  expect(rel).toBeLessThan(1e-4);
   net.release();
 });
 

@@ -25,6 +25,16 @@ test('the zoo model loads through the mirror into the cache, with labels', async
   expect(fs.existsSync(path.join(cache, 'models/vgg19-tfjs-uint8/group1-shard138of138.bin'))).toBe(true);
 });
 
+test('the image is read and checked before the model is loaded', async () => {
+  // A model that cannot load: the old order reported it (after the load) instead of the image.
+  const noModel = { model: path.join(os.tmpdir(), 'no-such-model.onnx') };
+  await expect(classify('/nonexistent.jpg', noModel)).rejects.toThrow("image: cannot read '/nonexistent.jpg': no such file");
+  await expect(classify(Buffer.from('not an image'), noModel)).rejects.toThrow(/^image: buffer of 12 bytes is not a readable image/);
+  await expect(classify(photo('burger.jpg'), { ...noModel, topK: 0 })).rejects.toThrow(/topK/);
+  // With a good image the model's own error comes through.
+  await expect(classify(photo('burger.jpg'), noModel)).rejects.toThrow(/no-such-model\.onnx/);
+});
+
 test('the reference photos get the reference classes', async () => {
   const burger = await classify(photo('burger.jpg'), opts);
   expect(burger.classes[0]).toMatchObject({ index: 933, label: 'cheeseburger' });

@@ -261,4 +261,22 @@ describe('CLI', () => {
     const channels = await run(process.execPath, [cli, 'dream', photo('cat_dog.jpg'), '-o', '/tmp/x.png', '--channels', 'block4_conv1:a'], { env }).catch((e) => e);
     expect(channels.code).toBe(2);
   });
+
+  test('-o is checked before the run: a missing folder, a folder, an unknown extension', async () => {
+    // The model cannot load, so an error about -o shows the check came first.
+    const noModel = ['--model', path.join(cache, 'no-such-model.onnx')];
+    const folder = path.join(cache, 'folder.png');
+    fs.mkdirSync(folder, { recursive: true });
+    for (const [out, msg] of [
+      [path.join(cache, 'no-such-dir', 'x.png'), `its folder '${path.join(cache, 'no-such-dir')}' does not exist`],
+      [folder, 'is a folder; name an image file'],
+      [path.join(cache, 'x.gif'), 'must end in .png, .jpg, .jpeg, .webp'],
+    ]) {
+      const r = await run(process.execPath, [cli, 'dream', photo('cat_dog.jpg'), '-o', out, ...noModel], { env }).catch((e) => e);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`eyecandy dream: `);
+      expect(r.stderr).toContain(msg);
+      expect(r.stderr).not.toContain('no-such-model');
+    }
+  });
 });

@@ -183,6 +183,18 @@ test('bad options are refused before any work, with pinned messages', async () =
   expect(onProgress).not.toHaveBeenCalled();
 });
 
+test('the CLI checks -o before the run (a missing folder fails at once, not after the work)', async () => {
+  const cli = path.resolve(__dirname, '../../dist/cli/main.js');
+  const out = path.join(cache, 'no-such-dir', 'out.png');
+  // The model cannot load: an error about -o shows the check came first.
+  const r = await promisify(execFile)('node', [cli, 'style', content, starry, '-o', out, '--model', path.join(cache, 'no-such-model.onnx')], {
+    env: { ...process.env, EYECANDY_CACHE: cache },
+  }).catch((e) => e);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`eyecandy style: cannot write the output '${out}': its folder '${path.dirname(out)}' does not exist`);
+  expect(r.stderr).not.toContain('no-such-model');
+});
+
 test('the CLI writes the picture and reports the losses as JSON', async () => {
   const out = path.join(cache, 'out.png');
   const cli = path.resolve(__dirname, '../../dist/cli/main.js');

@@ -6,6 +6,7 @@ import { progressBar } from '../models/zoo/download';
 import { dream, DreamOptions, DreamProgress } from '../tasks/dream';
 import { checkDreamOptions } from '../tasks/dream/options';
 import { parseArgs, UsageError } from './args';
+import { checkOutputImage } from './output';
 
 /** "block4_conv2:1,2,3" -> ['block4_conv2', [1, 2, 3]]; the indices are checked by dream(). */
 function parseChannels(spec: string): [string, number[]] {
@@ -80,6 +81,7 @@ export async function runDream(argv: string[]): Promise<number> {
     onProgress: tty ? progressLine(start) : undefined,
   };
   try {
+    checkOutputImage(out); // before the run, not after it
     checkDreamOptions(opts); // option errors before the image is read and resized
     const r = await dream(await input(positional[0], options.size as number | undefined), opts);
     if (tty) process.stderr.write('\n');

@@ -8,6 +8,7 @@ import { writeImage } from '../image/io';
 import { progressBar } from '../models/zoo/download';
 import { style, StyleLosses, StyleOptions, StyleProgress } from '../tasks/style';
 import { parseArgs, UsageError } from './args';
+import { checkOutputImage } from './output';
 
 const FORMATS = ['.png', '.jpg', '.jpeg', '.webp'];
 
@@ -103,6 +104,7 @@ export async function runStyle(argv: string[]): Promise<number> {
     onProgress: tty || saveEvery ? progress(start, tty, saveEvery, out) : undefined,
   };
   try {
+    checkOutputImage(out); // before the run, not after it
     const r = await style(content, styleFiles.map((image, i) => ({ image, weight: blend?.[i] ?? 1 })), opts);
     if (tty) process.stderr.write('\n');
     await writeImage(out, r.image);

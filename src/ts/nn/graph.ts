@@ -19,6 +19,7 @@ import {
   checkShape,
   invalidParameterError,
 } from '../validate';
+import { checkFiniteTensor } from './finite';
 import { BACKENDS, CompileOptions, Network } from './network';
 import { OpAttrs, OpName, PadMode, PlainOpName, WindowAttrs } from './ops';
 
@@ -460,16 +461,19 @@ export class Graph {
     const backend = checkOneOf('compile', 'backend', options.backend ?? 'cpu', BACKENDS);
     const tf32 = options.tf32 ?? false;
     if (typeof tf32 !== 'boolean') throw invalidParameterError('compile', 'tf32', 'true or false', tf32);
+    const allowNonFinite = options.allowNonFinite ?? false;
+    if (typeof allowNonFinite !== 'boolean') throw invalidParameterError('compile', 'allowNonFinite', 'true or false', allowNonFinite);
     const nodes: NativeNodeDesc[] = this.defs.map((d) => {
       if (d.kind === 'input') return { name: d.name, kind: 'input', shape: d.shape };
       if (d.kind === 'param') {
         d.value.assertLive(`compile: param '${d.name}'`);
+        if (!allowNonFinite) checkFiniteTensor(`compile: param '${d.name}'`, d.value);
         return { name: d.name, kind: 'param', value: d.value.handle };
       }
       return { name: d.name, kind: 'op', op: d.op, inputs: d.inputs.map((r) => this.index.get(r)!), attrs: d.attrs };
     });
     const program = new (addon().NativeProgram)({ nodes }, backend, { tf32 });
     const inputs = this.defs.filter((d) => d.kind === 'input').map((d) => d.name);
-    return new Network(program, inputs, this.last);
+    return new Network(program, inputs, this.last, allowNonFinite);
   }
 }

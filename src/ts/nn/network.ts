@@ -2,6 +2,7 @@
 import { nativeCall, NativeProgram, NativeTensor } from '../native';
 import { Tensor } from '../tensor';
 import { checkName, invalidParameterError } from '../validate';
+import { checkFiniteTensor } from './finite';
 
 /** The backends a network (and every task) may be asked for; 'auto' takes a GPU when one answers. */
 export const BACKENDS = ['cpu', 'cuda', 'auto'] as const;
@@ -17,6 +18,11 @@ export interface CompileOptions {
    * relative error). Default false (fp32). The CPU computes in fp32 either way.
    */
   tf32?: boolean;
+  /**
+   * Accept NaN and ±Infinity in the weights (checked here, and by setParam) and, unless a call
+   * says otherwise, in the inputs. Default false: a non-finite value is an error naming where it is.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Options of `Network.forward`: which nodes to return (taps), whether to keep what a backward pass needs, where results stay. */
@@ -34,6 +40,8 @@ export interface ForwardOptions {
    * device, such as an optimizer's steps; `data()` still copies them out.
    */
   onDevice?: boolean;
+  /** Accept NaN and ±Infinity in the inputs; default: the network's (CompileOptions.allowNonFinite). */
+  allowNonFinite?: boolean;
 }
 
 /** Options of `Network.backward`: which parameter gradients to return, where results stay. */
@@ -77,6 +85,8 @@ export interface GradientOptions {
   onGradients?: (gradients: Gradients, index: number) => void | Promise<void>;
   /** Free the activations kept for backward and the buffer pool when done (see release()); default false. */
   release?: boolean;
+  /** Accept NaN and ±Infinity in the inputs; default: the network's (CompileOptions.allowNonFinite). */
+  allowNonFinite?: boolean;
 }
 
 export interface GradientResult {
@@ -107,6 +117,8 @@ export class Network {
     private readonly program: NativeProgram,
     readonly inputNames: string[],
     readonly output: string,
+    /** NaN and ±Infinity accepted in weights and (by default) inputs; see CompileOptions. */
+    readonly allowNonFinite = false,
   ) {}
 
   /** The backend the network runs on ('cpu' or 'cuda'). */
@@ -157,6 +169,12 @@ export class Network {
     throw invalidParameterError(who, 'input', 'a Tensor or tensors by input name', input);
   }
 
+  private checkAllow(who: string, v: unknown): boolean {
+    if (v === undefined) return this.allowNonFinite;
+    if (typeof v !== 'boolean') throw invalidParameterError(who, 'allowNonFinite', 'true or false', v);
+    return v;
+  }
+
   private checkTaps(who: string, taps: unknown): string[] {
     if (!Array.isArray(taps)) throw invalidParameterError(who, 'taps', 'array of node names', taps);
     taps.forEach((t, i) => checkName(who, `taps[${i}]`, t));
@@ -164,11 +182,12 @@ export class Network {
   }
 
   /** [queued] One forward pass; the caller holds the queue. */
-  private async runForward(who: string, feeds: Feed[], taps: string[], grad: boolean, onDevice: boolean) {
+  private async runForward(who: string, feeds: Feed[], taps: string[], grad: boolean, onDevice: boolean, allowNonFinite: boolean) {
     const program = this.live(who);
     const handles: Record<string, NativeTensor> = {};
     for (const [k, v, what] of feeds) {
       v.assertLive(what); // again: it may have been disposed while the call waited in the queue
+      if (!allowNonFinite) checkFiniteTensor(what, v);
       handles[k] = v.handle;
     }
     const out = wrapAll(await nativeCall(() => program.forward(handles, taps, grad, onDevice)));
@@ -220,7 +239,8 @@ export class Network {
     this.live('forward');
     const feeds = this.feeds('forward', input);
     const taps = this.checkTaps('forward', options.taps ?? [this.output]);
-    return this.enqueue(() => this.runForward('forward', feeds, taps, options.grad ?? false, options.onDevice ?? false));
+    const allow = this.checkAllow('forward', options.allowNonFinite);
+    return this.enqueue(() => this.runForward('forward', feeds, taps, options.grad ?? false, options.onDevice ?? false, allow));
   }
 
   /**
@@ -254,9 +274,10 @@ export class Network {
       throw invalidParameterError(who, 'onGradients', 'a function', options.onGradients);
     const taps = this.checkTaps(who, options.taps ?? (typeof seeds === 'function' ? [this.output] : Object.keys(seeds)));
     const onDevice = options.onDevice ?? false;
+    const allow = this.checkAllow(who, options.allowNonFinite);
     return this.enqueue(async () => {
       try {
-        const out = await this.runForward(who, feeds, taps, true, onDevice);
+        const out = await this.runForward(who, feeds, taps, true, onDevice, allow);
         const given = typeof seeds === 'function' ? await seeds(out) : seeds;
         const sets = Array.isArray(given) ? given : [given];
         const gradients: Gradients[] = [];
@@ -285,6 +306,7 @@ export class Network {
     if (!(value instanceof Tensor)) throw invalidParameterError('setParam', name, 'a Tensor', value);
     value.assertLive(`setParam '${name}'`);
     this.live('setParam');
+    if (!this.allowNonFinite) checkFiniteTensor(`setParam '${name}'`, value);
     return this.now(() => this.live('setParam').setParam(name, value.handle));
   }
 

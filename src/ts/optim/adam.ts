@@ -3,7 +3,7 @@
 import { adamStep } from '../linalg';
 import { Tensor } from '../tensor';
 import { checkFinite, checkNumber } from '../validate';
-import { abortError, Box, checkCommon, Objective, OptimizeOptions, OptimizeResult, rms, StopReason } from './lbfgs';
+import { abortError, Box, checkCommon, nonFiniteError, Objective, OptimizeOptions, OptimizeResult, rms, StopReason } from './lbfgs';
 
 export interface AdamOptions extends OptimizeOptions {
   /**
@@ -53,7 +53,7 @@ export async function adam(f: Objective, x0: Tensor, options: AdamOptions): Prom
       try {
         if (!(grad instanceof Tensor)) throw new Error(`${who}: the objective returned no gradient tensor`);
         if (grad.size !== x.size) throw new Error(`${who}: the gradient has ${grad.size} values but x has ${x.size}`);
-        if (!Number.isFinite(loss)) throw new Error(`${who}: the objective returned loss ${loss}`);
+        if (!Number.isFinite(loss)) throw nonFiniteError(who, it, `the objective returned loss ${loss}`, bestLoss);
         iterations = it;
         history.push(loss);
         if (loss < bestLoss) {
@@ -64,6 +64,10 @@ export async function adam(f: Objective, x0: Tensor, options: AdamOptions): Prom
         if (onIteration) await onIteration(it, loss, x);
         const free = box.freeGradient(grad, x);
         const gradRms = rms(free);
+        if (!Number.isFinite(gradRms)) {
+          free.dispose();
+          throw nonFiniteError(who, it, `the gradient is not finite (rms ${gradRms})`, bestLoss);
+        }
         if (Number.isNaN(gradScale)) gradScale = gradRms;
         const small = gradRms <= c.gradientTolerance * gradScale;
         free.dispose();

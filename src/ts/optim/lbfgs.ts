@@ -77,6 +77,17 @@ export interface CheckedCommon {
 }
 
 /** Validates the options shared by every optimizer. */
+/**
+ * The error an optimizer stops with when the loss or the gradient is not finite (NaN, ±Infinity):
+ * it names the iteration and the best finite loss so far, and no result is returned, so no
+ * garbage image is written from it.
+ */
+export function nonFiniteError(who: string, iteration: number, what: string, finite: number | number[]): Error {
+  const best = Array.isArray(finite) ? Math.min(Infinity, ...finite.filter(Number.isFinite)) : finite;
+  const before = Number.isFinite(best) ? `best finite loss ${best}` : 'no finite loss before it';
+  return new Error(`${who}: stopped at iteration ${iteration}: ${what}; ${before}`);
+}
+
 export function checkCommon(who: string, x0: unknown, o: OptimizeOptions): CheckedCommon {
   if (!(x0 instanceof Tensor)) throw invalidParameterError(who, 'x0', 'a Tensor', x0);
   x0.assertLive(who);
@@ -243,9 +254,10 @@ export async function lbfgs(f: Objective, x0: Tensor, options: LbfgsOptions): Pr
     let reason: StopReason = 'iterations';
     let gradScale = NaN;
     while (true) {
-      if (!Number.isFinite(loss)) throw new Error(`${who}: the objective returned loss ${loss}`);
+      if (!Number.isFinite(loss)) throw nonFiniteError(who, iterations, `the objective returned loss ${loss}`, history);
       const free = own(box.freeGradient(g, x));
       const gradRms = rms(free);
+      if (!Number.isFinite(gradRms)) throw nonFiniteError(who, iterations, `the gradient is not finite (rms ${gradRms})`, history);
       if (Number.isNaN(gradScale)) gradScale = gradRms;
       if (gradRms <= c.gradientTolerance * gradScale) {
         reason = 'gradient';

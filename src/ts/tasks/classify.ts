@@ -67,13 +67,16 @@ export async function classify(image: string | Uint8Array | Image, options: Clas
   const common = checkCommon(who, options, ['onProgress']);
   const givenLabels = readGivenLabels(options.labels, who);
 
+  // The image is read and decoded before the model is loaded (seconds, a GB), so a bad image fails at once.
+  const img = await readSource(image);
   const { model, net } = await taskNetwork(common.model, common.load, { backend: common.backend, tf32: common.tf32, fcn: anySize });
   const [mh, mw] = model.inputSize;
-  let resize;
-  if (!anySize) resize = { width: options.size ?? mw, height: options.size ?? mh, mode: 'squash' as const };
-  const img = await readSource(image, resize);
   let input = img;
-  if (anySize) {
+  if (!anySize) {
+    // Decoded again with the resize in the decoder's pipeline (shrink-on-load), as the reference results were made.
+    const resize = { width: options.size ?? mw, height: options.size ?? mh, mode: 'squash' as const };
+    input = typeof image === 'string' || image instanceof Uint8Array ? await readSource(image, resize) : await resizeImage(img, resize);
+  } else {
     const short = options.size ?? Math.min(mh, mw);
     const scale = short / Math.min(img.width, img.height);
     const width = Math.max(mw, Math.round(img.width * scale));

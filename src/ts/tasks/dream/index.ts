@@ -72,9 +72,17 @@ export async function ascend(ctx: ObjectiveContext, x: Tensor, o: AscentOptions)
       const g = dy || dx ? roll(e.grad!, -dy, -dx) : e.grad!;
       // Normalising by the mean |g| makes the step size mean the same at every layer and scale.
       const meanAbs = norm1(g) / g.size;
+      const value = objectiveValue(ctx, e);
+      // A non-finite objective or gradient (overflowing activations, NaN weights let through)
+      // would turn the image to garbage: stop, with the reason, before the step.
+      if (!Number.isFinite(value) || !Number.isFinite(meanAbs))
+        throw new Error(
+          `dream: stopped at step ${step} of ${o.steps}: the ${Number.isFinite(value) ? 'gradient' : 'objective'} is not finite ` +
+            `(objective ${value}, mean |gradient| ${meanAbs}); no image was made`,
+        );
       if (meanAbs > 0) axpy(o.stepSize / meanAbs, g, x);
       clampChannels(x, o.range.lo, o.range.hi);
-      return objectiveValue(ctx, e);
+      return value;
     });
     o.onStep?.(step, objective);
   }
