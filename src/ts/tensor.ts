@@ -8,10 +8,11 @@ import { addon, NativeTensor } from './native';
 import { checkShape, invalidParameterError } from './validate';
 
 type Scope = Set<Tensor>;
-/** How raw bytes encode values for Tensor.fill. */
+/**
+ * How raw little-endian bytes encode values for a native write (loaders decode weights with it):
+ * 'float32', 'int32' and 'float16' as they are, 'uint8' and 'uint16' as q * scale + min.
+ */
 export type ValueEncoding = 'float32' | 'int32' | 'float16' | 'uint8' | 'uint16';
-/** Decodes `bytes` into a tensor from element `offset` on; returns the count written. */
-export type TensorWriter = (offset: number, bytes: ArrayBufferView, encoding: ValueEncoding, scale?: number, min?: number) => number;
 /** Where a tensor's values live. */
 export type Device = 'cpu' | 'cuda';
 const scopes = new AsyncLocalStorage<Scope>();
@@ -54,24 +55,6 @@ export class Tensor {
     } finally {
       t.dispose();
     }
-  }
-
-  /**
-   * A host tensor of `shape` filled by `fill(write)`, where each `write(offset, bytes, encoding, scale?, min?)`
-   * decodes a slice of raw values (any typed array or Buffer; 'float32', 'int32', 'float16' as they are,
-   * 'uint8'/'uint16' as q * scale + min) straight into native memory from element `offset` on.
-   * Loaders use it so that decoded weights never also exist as JS arrays. @internal
-   */
-  static fill(shape: readonly number[], fill: (write: TensorWriter) => void): Tensor {
-    const dims = checkShape('tensor', 'shape', shape);
-    const t = new Tensor(addon().allocTensor(dims));
-    try {
-      fill((offset, bytes, encoding, scale, min) => t.handle.write(offset, bytes, encoding, scale, min));
-    } catch (err) {
-      t.dispose();
-      throw err;
-    }
-    return t;
   }
 
   static scalar(v: number): Tensor {
