@@ -34,22 +34,75 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
-static std::shared_ptr<Storage> host_storage(int64_t numel) {
+namespace {
+
+struct AtomicCounters {
+  std::atomic<int64_t> bytes{0}, tensors{0}, peak{0};
+};
+AtomicCounters counters[2];  // by Device
+
+AtomicCounters& counters_of(Device d) { return counters[d == Device::Cuda ? 1 : 0]; }
+
+}  // namespace
+
+void memory_track(Storage& st, int64_t bytes) {
+  if (st.tracked_bytes || bytes <= 0) return;
+  st.tracked_bytes = bytes;
+  AtomicCounters& c = counters_of(st.device);
+  const int64_t now = c.bytes.fetch_add(bytes) + bytes;
+  c.tensors.fetch_add(1);
+  int64_t peak = c.peak.load();
+  while (now > peak && !c.peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
+MemoryCounters memory_counters(Device d) {
+  const AtomicCounters& c = counters_of(d);
+  MemoryCounters m;
+  m.bytes = c.bytes.load();
+  m.tensors = c.tensors.load();
+  m.peak = c.peak.load();
+  return m;
+}
+
+void memory_reset_peak(Device d) {
+  AtomicCounters& c = counters_of(d);
+  c.peak.store(c.bytes.load());
+}
+
+Storage::~Storage() {
+  if (tracked_bytes) {
+    AtomicCounters& c = counters_of(device);
+    c.bytes.fetch_sub(tracked_bytes);
+    c.tensors.fetch_sub(1);
+  }
+  if (release && data) release(data);
+}
+
+static std::shared_ptr<Storage> host_storage(int64_t numel, bool zero) {
   auto st = std::make_shared<Storage>();
   st->numel = numel;
   // 64-byte alignment so SIMD kernels may use aligned loads on whole buffers.
   size_t bytes = ((std::max<int64_t>(numel, 1) * sizeof(float) + 63) / 64) * 64;
   st->data = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!st->data) throw Error("tensor: out of host memory allocating " + std::to_string(bytes) + " bytes");
-  std::memset(st->data, 0, bytes);
+  if (zero) std::memset(st->data, 0, bytes);
   st->release = [](float* p) { std::free(p); };
+  memory_track(*st, static_cast<int64_t>(bytes));
   return st;
 }
 
 Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
   for (int64_t d : shape_)
     if (d < 0) throw Error("tensor: negative dimension in shape " + shape_str(shape_));
-  storage_ = host_storage(numel());
+  storage_ = host_storage(numel(), true);
+}
+
+Tensor Tensor::uninitialized(Shape shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error("tensor: negative dimension in shape " + shape_str(shape));
+  const int64_t n = shape_numel(shape);
+  return Tensor(std::move(shape), host_storage(n, false));
 }
 
 Tensor::Tensor(Shape shape, std::shared_ptr<Storage> storage)
@@ -71,7 +124,7 @@ Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_);
+  Tensor t = uninitialized(shape_);
   if (numel()) std::memcpy(t.data(), data(), numel() * sizeof(float));
   return t;
 }

@@ -4,6 +4,7 @@
 // Ownership: the Storage is shared; copying a Tensor copies the handle, not the
 // data (use clone() for a deep copy). A Tensor with no storage is "empty".
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,22 @@ void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& inner);
 
 enum class Device { Host, Cuda };
 
+struct Storage;
+
+// Live native memory of one device: what the allocators handed out through
+// tensors and has not been freed yet (a Program's pool and retained
+// activations included; kernels' private scratch is not).
+struct MemoryCounters {
+  int64_t bytes = 0;    // bytes live now
+  int64_t tensors = 0;  // storages live now
+  int64_t peak = 0;     // most bytes live at once since the last reset_memory_peak
+};
+// Counts `st` (its `bytes`) as live on its device until it is destroyed.
+void memory_track(Storage& st, int64_t bytes);
+MemoryCounters memory_counters(Device d);
+// Starts a new peak at the bytes live now.
+void memory_reset_peak(Device d);
+
 // A block of float32 memory on one device. The deleter returns it to whoever
 // allocated it (plain heap, a Program's buffer pool, or a CUDA allocator).
 struct Storage {
@@ -36,7 +53,12 @@ struct Storage {
   int64_t numel = 0;
   Device device = Device::Host;
   std::function<void(float*)> release;
-  ~Storage() { if (release && data) release(data); }
+  // Bytes counted in the device's MemoryCounters (0: not counted).
+  int64_t tracked_bytes = 0;
+  // How many JS tensor handles hold this storage (the binding reports it to
+  // the JS engine's heap accounting while there is one).
+  std::atomic<int> js_holders{0};
+  ~Storage();
 };
 
 class Tensor {
@@ -44,6 +66,8 @@ class Tensor {
   Tensor() = default;
   // Allocates zero-filled host memory.
   explicit Tensor(Shape shape);
+  // Allocates host memory left as it is (for a caller that writes every element).
+  static Tensor uninitialized(Shape shape);
   static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }
   static Tensor from(Shape shape, const std::vector<float>& values);
   // Wraps memory owned by someone else (kept alive by `storage`).

@@ -218,6 +218,7 @@ Tensor device_alloc(const Shape& shape) {
   st->data = static_cast<float*>(p);
   st->numel = static_cast<int64_t>(bytes / sizeof(float));
   st->device = Device::Cuda;
+  memory_track(*st, static_cast<int64_t>(bytes));
   st->release = [bytes, s](float* q) {
     std::lock_guard<std::mutex> lk(cache().mu);
     cache().free[s && cache().live.count(s) ? s : 0].emplace(bytes, q);

@@ -100,6 +100,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("opNames", Napi::Function::New(env, OpNames));
   exports.Set("opTable", Napi::Function::New(env, OpTable));
+  exports.Set("allocTensor", Napi::Function::New(env, NativeTensor::Alloc));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
+  exports.Set("resetMemoryPeak", Napi::Function::New(env, ResetMemoryPeak));
   return InitVec(env, exports);
 }
 

@@ -35,8 +35,17 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   // a NativeTensor or was disposed.
   static Tensor Get(const Napi::Value& v, const std::string& who);
   explicit NativeTensor(const Napi::CallbackInfo& info);
+  ~NativeTensor() override;
+  // [sync] allocTensor(shape) -> a zero-filled host tensor (no JS copy of its data).
+  static Napi::Value Alloc(const Napi::CallbackInfo& info);
 
  private:
+  // Sets tensor_ and reports its storage to the JS engine as external memory
+  // (once per storage, however many handles share it), so that forgotten
+  // handles are collected as their native size demands.
+  void Hold(Napi::Env env, Tensor t);
+  void Drop();
+  Napi::Value Write(const Napi::CallbackInfo& info);   // [sync] decodes bytes into a slice of a host tensor
   Napi::Value Shape(const Napi::CallbackInfo& info);   // [sync]
   Napi::Value Data(const Napi::CallbackInfo& info);    // [sync] copies into a new Float32Array (from any memory)
   Napi::Value Dispose(const Napi::CallbackInfo& info); // [sync]
@@ -47,7 +56,13 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Tensor tensor_;
   bool disposed_ = false;
+  napi_env env_ = nullptr;  // where the storage was reported (null: not reported)
 };
+
+// [sync] memoryStats() -> {cpu: {bytes, tensors, peak}, cuda: {...}} for the process.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info);
+// [sync] resetMemoryPeak(): each device's peak restarts at its live bytes.
+Napi::Value ResetMemoryPeak(const Napi::CallbackInfo& info);
 
 // [sync] new NativeProgram(graph, backend, {tf32}?) compiles; forward/backward are [async].
 class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
@@ -64,9 +79,10 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
   Napi::Value InferShapes(const Napi::CallbackInfo& info); // [sync]
   Napi::Value Release(const Napi::CallbackInfo& info);     // [sync]
   Napi::Value Dispose(const Napi::CallbackInfo& info);     // [sync]
-  Napi::Value Memory(const Napi::CallbackInfo& info);      // [sync] {retained, pool} bytes
+  Napi::Value Memory(const Napi::CallbackInfo& info);      // [sync] {weights, retained, pool} bytes
   Napi::Value BackendName(const Napi::CallbackInfo& info);
   std::shared_ptr<Program> program_;
+  int64_t weight_bytes_ = 0;  // the parameters' storage at compile time (shared storages once)
 };
 
 Graph graph_from_js(const Napi::Object& desc);

@@ -1,5 +1,7 @@
 #include "core/program.h"
 
+#include <set>
+
 #include "binding.h"
 
 namespace ec::node {
@@ -92,6 +94,12 @@ NativeProgram::NativeProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   QueueOptions options;
   if (info.Length() > 2 && info[2].IsObject()) options.tf32 = info[2].As<Napi::Object>().Get("tf32").ToBoolean().Value();
   Graph g = graph_from_js(info[0].As<Napi::Object>());
+  {
+    std::set<const Storage*> seen;  // a weight shared by two params counts once
+    for (const GraphNode& n : g.nodes)
+      if (n.kind == GraphNode::Kind::Param && n.value.storage() && seen.insert(n.value.storage().get()).second)
+        weight_bytes_ += n.value.storage()->numel * static_cast<int64_t>(sizeof(float));
+  }
   guard(env, [&] {
     program_ = std::make_shared<Program>(std::move(g), backend_by_name(backend), options);
     return 0;
@@ -202,6 +210,7 @@ Napi::Value NativeProgram::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeProgram::Memory(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("weights", static_cast<double>(weight_bytes_));
   o.Set("retained", static_cast<double>(program_->retained_bytes()));
   o.Set("pool", static_cast<double>(program_->pool_bytes()));
   return o;

@@ -1,6 +1,6 @@
 // eyecandy: neural image work on pretrained CNNs with a native C++/CUDA core.
-export { Tensor, tidy, keep } from './tensor';
-export type { Device } from './tensor';
+export { Tensor, tidy, keep, memoryStats, resetMemoryPeak } from './tensor';
+export type { Device, DeviceMemory } from './tensor';
 export { Graph } from './nn/graph';
 export type {
   NodeRef,
@@ -16,7 +16,7 @@ export type {
 } from './nn/graph';
 export { Sequential } from './nn/sequential';
 export { Network } from './nn/network';
-export type { CompileOptions, ForwardOptions, BackwardOptions, Gradients } from './nn/network';
+export type { CompileOptions, ForwardOptions, BackwardOptions, Gradients, NetworkMemory } from './nn/network';
 export { doctor, setThreads, opNames } from './info';
 export type { Doctor, BackendStatus } from './info';
 export { addonPath } from './native';

@@ -17,6 +17,8 @@ export interface NativeTensor {
   device(): 'cpu' | 'cuda';
   /** A copy in the memory of backend `name` ('cpu': host memory). */
   toBackend(name: string): NativeTensor;
+  /** Decodes raw values into this host tensor from element `offset` on; returns the count written. */
+  write(offset: number, bytes: ArrayBufferView, encoding: string, scale?: number, min?: number): number;
 }
 
 export interface NativeTensorConstructor {
@@ -51,7 +53,7 @@ export interface NativeProgram {
   release(): void;
   /** Frees parameters and buffers; later calls throw. */
   dispose(): void;
-  memory(): { retained: number; pool: number };
+  memory(): { weights: number; retained: number; pool: number };
   backendName(): string;
 }
 
@@ -90,6 +92,11 @@ export interface Addon {
   setThreads(n: number): void;
   opNames(): string[];
   opTable(): NativeOpInfo[];
+  /** A zero-filled host tensor, allocated natively. */
+  allocTensor(shape: number[]): NativeTensor;
+  /** Live native memory per device, process-wide. */
+  memoryStats(): { cpu: { bytes: number; tensors: number; peak: number }; cuda: { bytes: number; tensors: number; peak: number } };
+  resetMemoryPeak(): void;
   // [sync] vector routines over whole tensors (native/cpu/vecops.h); in-place ones mutate their first tensor.
   vecDot(a: NativeTensor, b: NativeTensor): number;
   vecAxpy(alpha: number, x: NativeTensor, y: NativeTensor): void;

@@ -8,6 +8,11 @@ import { addon, NativeTensor } from './native';
 import { checkShape, invalidParameterError } from './validate';
 
 type Scope = Set<Tensor>;
+/**
+ * How raw little-endian bytes encode values for a native write (loaders decode weights with it):
+ * 'float32', 'int32' and 'float16' as they are, 'uint8' and 'uint16' as q * scale + min.
+ */
+export type ValueEncoding = 'float32' | 'int32' | 'float16' | 'uint8' | 'uint16';
 /** Where a tensor's values live. */
 export type Device = 'cpu' | 'cuda';
 const scopes = new AsyncLocalStorage<Scope>();
@@ -44,7 +49,7 @@ export class Tensor {
   /** A tensor of zeros, in host memory or (device 'cuda') a GPU's. */
   static zeros(shape: readonly number[], device: Device = 'cpu'): Tensor {
     const dims = checkShape('tensor', 'shape', shape);
-    const t = Tensor.from(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    const t = new Tensor(addon().allocTensor(dims));
     if (device === 'cpu') return t;
     try {
       return t.to(device);
@@ -139,22 +144,34 @@ export class Tensor {
   }
 }
 
-function collect(value: unknown, keep: Set<Tensor>, depth = 0): void {
-  if (depth > 4 || value === null || typeof value !== 'object') return;
-  if (value instanceof Tensor) {
-    keep.add(value);
-    return;
+/** Every tensor reachable from `value` through arrays, plain or class objects, Maps and Sets, at any depth. */
+function collect(value: unknown, keep: Set<Tensor>): void {
+  const seen = new Set<object>();
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (v instanceof Tensor) {
+      keep.add(v);
+      continue;
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Promise) continue; // no tensors inside
+    if (v instanceof Map) {
+      for (const [k, x] of v) stack.push(k, x);
+      continue;
+    }
+    if (v instanceof Set) {
+      for (const x of v) stack.push(x);
+      continue;
+    }
+    for (const x of Object.values(v)) stack.push(x);
   }
-  if (value instanceof Map) {
-    for (const v of value.values()) collect(v, keep, depth + 1);
-    return;
-  }
-  for (const v of Object.values(value as object)) collect(v, keep, depth + 1);
 }
 
 /**
  * Runs fn and disposes every tensor created inside it (also across awaits),
- * except the tensors it returns (directly, or inside arrays, objects or Maps).
+ * except the tensors it returns (directly, or anywhere inside the arrays, objects, Maps and Sets it returns).
  */
 export function tidy<T>(fn: () => T): T;
 export function tidy<T>(fn: () => Promise<T>): Promise<T>;
@@ -188,4 +205,27 @@ export function tidy<T>(fn: () => T | Promise<T>): T | Promise<T> {
 export function keep(t: Tensor): Tensor {
   scopes.getStore()?.delete(t);
   return t;
+}
+
+/** Live native memory of one device (process-wide, every network and tensor). */
+export interface DeviceMemory {
+  /** Bytes of tensor storage live now: tensors, weights, networks' kept activations and buffer pools. */
+  bytes: number;
+  /** Storages live now. */
+  tensors: number;
+  /** The most bytes live at once since the process started or resetMemoryPeak(). */
+  peak: number;
+}
+
+/**
+ * Native memory live now, per backend: 'cpu' is host memory, 'cuda' the GPU's. Kernels' short-lived
+ * scratch (e.g. a convolution's im2col workspace) is not included.
+ */
+export function memoryStats(): { cpu: DeviceMemory; cuda: DeviceMemory } {
+  return addon().memoryStats();
+}
+
+/** Restarts memoryStats()'s peaks at the bytes live now. */
+export function resetMemoryPeak(): void {
+  addon().resetMemoryPeak();
 }

@@ -32,7 +32,7 @@ function f16(v: number): number {
 }
 
 /** Writes model.json + one shard: conv kernel uint8, conv bias float16, fc kernel uint16, fc bias float32. */
-function writeModel(dir: string, opts: { dropShard?: boolean; truncate?: boolean } = {}): string {
+function writeModel(dir: string, opts: { dropShard?: boolean; truncate?: boolean; cuts?: number[] } = {}): string {
   fs.mkdirSync(dir, { recursive: true });
   const parts: Buffer[] = [];
   parts.push(Buffer.from([0, 1, 2, 255])); // conv/kernel [2,2,1,1] uint8: q*0.5 - 1 -> [-1, -0.5, 0, 126.5]
@@ -49,13 +49,16 @@ function writeModel(dir: string, opts: { dropShard?: boolean; truncate?: boolean
   parts.push(b); // fc/bias [2] float32
   let data = Buffer.concat(parts);
   if (opts.truncate) data = data.subarray(0, data.length - 3);
-  if (!opts.dropShard) fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), data);
+  // Shards cut at the given byte offsets (values may straddle two shards), else one shard.
+  const edges = [0, ...(opts.cuts ?? []), data.length];
+  const paths = edges.slice(1).map((_, i) => `group1-shard${i + 1}of${edges.length - 1}.bin`);
+  if (!opts.dropShard) paths.forEach((p, i) => fs.writeFileSync(path.join(dir, p), data.subarray(edges[i], edges[i + 1])));
   const json = {
     format: 'layers-model',
     modelTopology: { model_config: topology },
     weightsManifest: [
       {
-        paths: ['group1-shard1of1.bin'],
+        paths,
         weights: [
           { name: 'conv/kernel', shape: [2, 2, 1, 1], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.5, min: -1 } },
           { name: 'conv/bias', shape: [1], dtype: 'float32', quantization: { dtype: 'float16' } },
@@ -83,6 +86,19 @@ test('uint8, uint16 and float16 weights dequantize as the manifest says', async 
   const y = out[model.output].data();
   expect(y[0]).toBe(0);
   expect(y[1]).toBeCloseTo(504.75 * 63.535 - 0.5, 0);
+});
+
+test('weights split across shards at any byte (mid-value included) decode the same', async () => {
+  const whole = (await loadTfjs(writeModel(path.join(tmp, 'whole')))).graph.compile();
+  // Cuts inside the uint8 kernel, inside the float16 bias, inside a uint16 and inside a float32 value.
+  const cut = await loadTfjs(writeModel(path.join(tmp, 'cut'), { cuts: [1, 5, 7, 9, 13, 14] }));
+  const net = cut.graph.compile();
+  for (const name of ['conv/kernel', 'conv/bias', 'fc/kernel', 'fc/bias'])
+    expect(Array.from(net.param(name).data())).toEqual(Array.from(whole.param(name).data()));
+  expect(Array.from(net.param('fc/bias').data())).toEqual([0.25, -0.5]);
+  await expect(loadTfjs(writeModel(path.join(tmp, 'cut-short'), { cuts: [3, 9], truncate: true }))).rejects.toThrow(
+    'weight group 1 holds 15 bytes but its 4 weights need 18',
+  );
 });
 
 test('a missing shard, a short shard, broken JSON and graph models get clear errors', async () => {

@@ -91,10 +91,16 @@ test('offline with no mirror: the error says how to point at a file or a mirror'
 describe('CLI', () => {
   const env = { ...process.env, EYECANDY_MIRROR: shared, EYECANDY_CACHE: cache };
 
-  test('eyecandy classify prints labels, indices and probabilities', async () => {
-    const { stdout } = await run(process.execPath, [cli, 'classify', photo('burger.jpg'), photo('cat_dog_224.png'), '--model', 'vgg19-uint8', '--top', '3'], { env });
+  test('eyecandy classify prints labels, indices and probabilities; --memory its peak (<= 0.85 GB)', async () => {
+    const { stdout, stderr } = await run(process.execPath, [cli, 'classify', photo('burger.jpg'), photo('cat_dog_224.png'), '--model', 'vgg19-uint8', '--top', '3', '--memory'], { env });
     expect(stdout).toMatch(/burger\.jpg\n +\d+\.\d\d% +933  cheeseburger\n/);
     expect(stdout).toMatch(/cat_dog_224\.png\n +43\.1\d% +243  bull mastiff\n/);
+    const m = /eyecandy classify: memory: peak RSS ([\d.]+) MB, RSS now [\d.]+ MB; native live cpu ([\d.]+) MB in (\d+) tensors \(peak ([\d.]+) MB\)/.exec(stderr);
+    expect(m).not.toBeNull();
+    const [peakRss, live, nativePeak] = [Number(m![1]), Number(m![2]), Number(m![4])];
+    expect(peakRss * 1024 * 1024).toBeLessThanOrEqual(0.85e9);
+    expect(nativePeak).toBeGreaterThan(548); // the weights (143,667,240 floats = 548 MiB) were live
+    expect(nativePeak).toBeGreaterThanOrEqual(live);
   });
 
   test('--json and --any-size', async () => {

@@ -8,6 +8,7 @@ import { progressBar } from '../models/zoo/download';
 import { classMapPicture } from '../tasks/class-map-image';
 import { classify, ClassifyResult } from '../tasks/classify';
 import { parseArgs, UsageError } from './args';
+import { reportMemoryAtExit } from './memory';
 
 export async function runClassify(argv: string[]): Promise<number> {
   const { positional, options } = parseArgs('classify', argv, {
@@ -22,7 +23,9 @@ export async function runClassify(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     tf32: { type: 'boolean' },
     mirror: { type: 'string' },
+    memory: { type: 'boolean' },
   });
+  reportMemoryAtExit('classify', options.memory);
   if (!positional.length) throw new UsageError('eyecandy classify: name one or more images');
   const results: (ClassifyResult & { image: string })[] = [];
   let failed = 0;

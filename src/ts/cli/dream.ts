@@ -6,6 +6,7 @@ import { progressBar } from '../models/zoo/download';
 import { dream, DreamOptions, DreamProgress } from '../tasks/dream';
 import { checkDreamOptions } from '../tasks/dream/options';
 import { parseArgs, UsageError } from './args';
+import { reportMemoryAtExit } from './memory';
 import { checkOutputImage } from './output';
 
 /** "block4_conv2:1,2,3" -> ['block4_conv2', [1, 2, 3]]; the indices are checked by dream(). */
@@ -55,7 +56,9 @@ export async function runDream(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     json: { type: 'boolean' },
     mirror: { type: 'string' },
+    memory: { type: 'boolean' },
   });
+  reportMemoryAtExit('dream', options.memory);
   if (positional.length !== 1) throw new UsageError('eyecandy dream: name one image');
   const out = options.output as string | undefined;
   if (!out) throw new UsageError('eyecandy dream: name the output image with -o FILE');

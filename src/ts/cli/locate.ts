@@ -10,6 +10,7 @@ import { progressBar } from '../models/zoo/download';
 import { locate, LocateResult, LocateStep } from '../tasks/locate';
 import { locateToJson, writeLocateReport } from '../tasks/report';
 import { parseArgs, UsageError } from './args';
+import { reportMemoryAtExit } from './memory';
 
 const short = (label: string) => label.split(',')[0];
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -59,7 +60,9 @@ export async function runLocate(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     tf32: { type: 'boolean' },
     mirror: { type: 'string' },
+    memory: { type: 'boolean' },
   });
+  reportMemoryAtExit('locate', options.memory);
   if (positional.length !== 1) throw new UsageError('eyecandy locate: name one image');
   const [image] = positional;
   const tty = process.stderr.isTTY;

@@ -31,6 +31,7 @@ commands:
 
 every task: --backend cpu|cuda|auto (default cpu; auto takes a GPU when one answers)
 and, on a GPU, --tf32 (classify, locate, style: TF32 tensor cores, about 1e-3 relative).
+--memory (classify, locate, dream, style): peak RSS and native tensor bytes on stderr at exit.
 
 models: vgg16 (default), vgg19, vgg19-uint8, mobilenet-v1-0.25, or a path to a
 .onnx, a .tflite, a TF.js model.json or a Keras .h5. Offline, set EYECANDY_MIRROR

@@ -8,6 +8,7 @@ import { writeImage } from '../image/io';
 import { progressBar } from '../models/zoo/download';
 import { style, StyleLosses, StyleOptions, StyleProgress } from '../tasks/style';
 import { parseArgs, UsageError } from './args';
+import { reportMemoryAtExit } from './memory';
 import { checkOutputImage } from './output';
 
 const FORMATS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -65,7 +66,9 @@ export async function runStyle(argv: string[]): Promise<number> {
     'save-every': { type: 'number' },
     json: { type: 'boolean' },
     mirror: { type: 'string' },
+    memory: { type: 'boolean' },
   });
+  reportMemoryAtExit('style', options.memory);
   if (positional.length < 2) throw new UsageError('eyecandy style: name a content image and one or more style images');
   const out = options.output as string | undefined;
   if (!out) throw new UsageError('eyecandy style: name the output image with -o FILE');

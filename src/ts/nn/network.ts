@@ -96,6 +96,14 @@ export interface GradientResult {
   gradients: Gradients[];
 }
 
+/** What Network.memory() reports, in bytes. */
+export interface NetworkMemory {
+  weights: number;
+  retained: number;
+  pool: number;
+  total: number;
+}
+
 type Feed = [name: string, value: Tensor, what: string];
 
 function wrapAll(r: Record<string, NativeTensor>): Record<string, Tensor> {
@@ -320,9 +328,16 @@ export class Network {
     return this.live('inferShapes').inferShapes(inputs);
   }
 
-  /** Bytes held for backward and in the reuse pool. */
-  memory(): { retained: number; pool: number } {
-    return this.live('memory').memory();
+  /**
+   * Native bytes this network holds: `weights` (its parameters; networks compiled from one graph
+   * share them, so they count in each), `retained` (activations kept by forward({grad}) for
+   * backward), `pool` (freed intermediate buffers kept for reuse) and their `total`. Kernels'
+   * short-lived scratch (a convolution's workspace) is not included; memoryStats() gives the
+   * process-wide live bytes.
+   */
+  memory(): NetworkMemory {
+    const m = this.live('memory').memory();
+    return { weights: m.weights, retained: m.retained, pool: m.pool, total: m.weights + m.retained + m.pool };
   }
 
   /**

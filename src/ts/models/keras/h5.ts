@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as vm from 'vm';
 
 import { weightRoles } from './architectures';
+import { Tensor } from '../../tensor';
 import { buildKerasGraph, WeightMap } from './json';
 import { LoadedModel, probeShape } from '../types';
 
@@ -91,6 +92,7 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
   const { FS } = await mod.ready;
   const mem = `/eyecandy-${process.pid}-${++counter}-${path.basename(file).replace(/[^\w.-]/g, '_')}`;
   FS.writeFile(mem, bytes);
+  bytes = Buffer.alloc(0); // the file lives in the HDF5 file system now: not twice
   let f: (H5Node & { close(): void; get(p: string): H5Node | null }) | undefined;
   try {
     try {
@@ -119,26 +121,35 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
     const layers = ((config as { config?: { layers?: unknown } }).config?.layers ?? (config as { config?: unknown }).config) as
       | { class_name: string; config: Record<string, unknown> & { name: string } }[]
       | undefined;
-    for (const layer of layers ?? []) {
-      const roles = weightRoles(layer.class_name, layer.config);
-      if (!roles.length) continue;
-      const name = layer.config.name;
-      const group = available.includes(name) && has(root, name) ? root.get?.(name) : null;
-      if (!group)
-        throw new Error(
-          `${who} has no weights for layer '${name}' (the file's layers: ${available.slice(0, 8).join(', ')}${available.length > 8 ? ', ...' : ''}); is it a file for another network?`,
-        );
-      const names = strings(group.attrs.weight_names?.value);
-      if (names.length !== roles.length)
-        throw new Error(`${who}: layer '${name}' holds ${names.length} weights but a ${layer.class_name} needs ${roles.length} (${roles.join(', ')})`);
-      names.forEach((wn, i) => {
-        // Keras nests datasets as <layer>/<weight name>, the name itself holding a '/'.
-        const ds = group.get?.(wn);
-        if (!ds || !ds.shape) throw new Error(`${who}: layer '${name}' lists weight '${wn}' which the file lacks`);
-        const v = ds.value;
-        const data = v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
-        weights.set(`${name}/${roles[i]}`, { shape: ds.shape, data });
-      });
+    try {
+      readWeights();
+    } catch (err) {
+      for (const w of weights.values()) w.tensor.dispose();
+      throw err;
+    }
+    function readWeights(): void {
+      for (const layer of layers ?? []) {
+        const roles = weightRoles(layer.class_name, layer.config);
+        if (!roles.length) continue;
+        const name = layer.config.name;
+        const group = available.includes(name) && has(root, name) ? root.get?.(name) : null;
+        if (!group)
+          throw new Error(
+            `${who} has no weights for layer '${name}' (the file's layers: ${available.slice(0, 8).join(', ')}${available.length > 8 ? ', ...' : ''}); is it a file for another network?`,
+          );
+        const names = strings(group.attrs.weight_names?.value);
+        if (names.length !== roles.length)
+          throw new Error(`${who}: layer '${name}' holds ${names.length} weights but a ${layer.class_name} needs ${roles.length} (${roles.join(', ')})`);
+        names.forEach((wn, i) => {
+          // Keras nests datasets as <layer>/<weight name>, the name itself holding a '/'.
+          const ds = group.get?.(wn);
+          if (!ds || !ds.shape) throw new Error(`${who}: layer '${name}' lists weight '${wn}' which the file lacks`);
+          const v = ds.value;
+          const data = v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+          // Into native memory at once: the JS copy of this dataset is garbage from here on.
+          weights.set(`${name}/${roles[i]}`, { shape: ds.shape, tensor: Tensor.from(data, ds.shape) });
+        });
+      }
     }
     const model = buildKerasGraph(config, weights, { format: 'keras', source: file });
     // Catch a file of another network now, naming the layer, rather than at the first run.
@@ -146,6 +157,7 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
     try {
       probe.inferShapes({ [model.input]: probeShape(model.inputShape) });
     } catch (err) {
+      for (const d of model.graph.nodes()) if (d.kind === 'param') d.value.dispose();
       throw new Error(`${who} does not fit its architecture: ${(err as Error).message}`);
     } finally {
       probe.dispose();

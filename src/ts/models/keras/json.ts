@@ -9,12 +9,17 @@ import { Graph, NodeRef, Padding } from '../../nn/graph';
 import { Tensor } from '../../tensor';
 import { LoadedModel } from '../types';
 
+/** One weight, already in native memory (loaders decode straight into it). */
 export interface KerasWeight {
   shape: number[];
-  data: Float32Array;
+  tensor: Tensor;
 }
 
-/** Weights by Keras name ('block1_conv1/kernel'); a loader may name them with or without a ':0' suffix. */
+/**
+ * Weights by Keras name ('block1_conv1/kernel'); a loader may name them with or without a ':0' suffix.
+ * buildKerasGraph takes them over: the graph's params are these tensors (no copy), and the ones no
+ * layer uses are disposed.
+ */
 export type WeightMap = Map<string, KerasWeight>;
 
 interface LayerJson {
@@ -63,8 +68,20 @@ export interface KerasBuildOptions {
   source: string;
 }
 
-/** Builds a Graph from a Keras `model_config` (Sequential or functional `Model`). */
+/** Builds a Graph from a Keras `model_config` (Sequential or functional `Model`); takes over `weights`. */
 export function buildKerasGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuildOptions): LoadedModel {
+  const taken = new Set<Tensor>();
+  let model: LoadedModel | undefined;
+  try {
+    model = buildGraph(modelConfig, weights, options, taken);
+    return model;
+  } finally {
+    // What no layer took is freed now; on failure, everything (the graph is dropped).
+    for (const w of weights.values()) if (!model || !taken.has(w.tensor)) w.tensor.dispose();
+  }
+}
+
+function buildGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuildOptions, taken: Set<Tensor>): LoadedModel {
   const who = `${options.format}: ${options.source}`;
   const cfg = modelConfig as { class_name?: string; config?: unknown };
   if (!cfg || typeof cfg !== 'object' || !cfg.class_name || !cfg.config)
@@ -83,7 +100,8 @@ export function buildKerasGraph(modelConfig: unknown, weights: WeightMap, option
   const weight = (layer: string, role: string): Tensor => {
     const w = weights.get(`${layer}/${role}`) ?? weights.get(`${layer}/${role}:0`);
     if (!w) throw new Error(`${who}: layer '${layer}' needs weight '${layer}/${role}' which the weights do not contain`);
-    return Tensor.from(w.data, w.shape);
+    taken.add(w.tensor);
+    return w.tensor;
   };
   const param = (layer: string, role: string) => g.param(`${layer}/${role}`, weight(layer, role));
 
@@ -143,8 +161,7 @@ export function buildKerasGraph(modelConfig: unknown, weights: WeightMap, option
         const lin = act && act !== 'linear' ? `${name}/linear` : name;
         const k = weight(name, 'depthwise_kernel'); // [KH,KW,C,multiplier] -> HWIO with groups = C
         const [kh, kw, ch, mult] = k.shape;
-        const kernel = g.param(`${name}/depthwise_kernel`, Tensor.from(k.data(), [kh, kw, 1, ch * mult]));
-        k.dispose();
+        const kernel = g.param(`${name}/depthwise_kernel`, k.reshape([kh, kw, 1, ch * mult]));
         g.conv2d(lin, x, {
           kernel,
           bias: c.use_bias === false ? undefined : param(name, 'bias'),

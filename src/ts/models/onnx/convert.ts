@@ -10,7 +10,7 @@ import { MATH_OPS } from './ops-math';
 import { NN_OPS, OpConverter } from './ops-nn';
 import { SHAPE_OPS } from './ops-shape';
 import { ModelProto, NodeProto } from './protobuf';
-import { numel, tensorValues } from './tensor-data';
+import { ConstTensor, numel, tensorValues } from './tensor-data';
 
 export interface OnnxOptions {
   /**
@@ -91,8 +91,24 @@ export function convertModel(model: ModelProto, label: string, options: OnnxOpti
   if (!opset) throw new Error(`onnx: ${label}: the model imports no ai.onnx opset`);
   const cx = new Context(label, opset.version);
 
-  for (const t of g.initializer)
-    cx.values.set(t.name, { kind: 'const', c: tensorValues(t, `onnx: ${label}: initializer '${t.name}'`) });
+  // Initializers are checked now but decoded on first use, and the decoded values dropped after
+  // their last reader: the JS copies of all the weights never exist at once beside the native ones.
+  const readers = new Map<string, number>();
+  for (const n of g.node) for (const i of n.input) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
+  for (const o of g.output) readers.set(o.name, Infinity);
+  const drops = new Map<string, () => void>();
+  for (const t of g.initializer) {
+    const where = `onnx: ${label}: initializer '${t.name}'`;
+    tensorValues(t, where, true);
+    let decoded: ConstTensor | undefined;
+    cx.values.set(t.name, {
+      kind: 'const',
+      get c(): ConstTensor {
+        return (decoded ??= tensorValues(t, where));
+      },
+    });
+    drops.set(t.name, () => (decoded = undefined));
+  }
 
   const fixed = options.fixedInputs ?? {};
   const declared = new Set(g.input.map((v) => v.name));
@@ -130,6 +146,11 @@ export function convertModel(model: ModelProto, label: string, options: OnnxOpti
     const convert = known ? CONVERTERS.get(n.opType) : undefined;
     if (!convert) throw unsupported(known ? n.opType : `${n.domain}.${n.opType}`, cx.nodeName);
     convert(cx);
+    for (const i of n.input) {
+      const left = (readers.get(i) ?? 1) - 1;
+      readers.set(i, left);
+      if (left === 0) drops.get(i)?.();
+    }
   }
 
   const outputs: OnnxValueInfo[] = [];

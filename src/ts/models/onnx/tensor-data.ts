@@ -35,14 +35,14 @@ function bfloatToFloat(b: number): number {
   return v.getFloat32(0);
 }
 
-/** Values of a little-endian raw_data payload. */
-function fromRaw(raw: Uint8Array, type: number, n: number, fail: (why: string) => never): Float32Array | Float64Array {
+/** Values of a little-endian raw_data payload; `expect` (default n) is the count its length must hold. */
+function fromRaw(raw: Uint8Array, type: number, n: number, fail: (why: string) => never, expect = n): Float32Array | Float64Array {
   const width: Record<number, number> = {
     [FLOAT]: 4, [UINT8]: 1, [INT8]: 1, [UINT16]: 2, [INT16]: 2, [INT32]: 4, [INT64]: 8, [BOOL]: 1,
     [FLOAT16]: 2, [DOUBLE]: 8, [UINT32]: 4, [UINT64]: 8, [BFLOAT16]: 2,
   };
   const w = width[type];
-  if (raw.length !== n * w) fail(`raw_data holds ${raw.length} bytes but ${n} values of ${w} bytes were expected`);
+  if (raw.length !== expect * w) fail(`raw_data holds ${raw.length} bytes but ${expect} values of ${w} bytes were expected`);
   const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const isFloat = type === FLOAT || type === FLOAT16 || type === BFLOAT16;
   const out = isFloat ? new Float32Array(n) : new Float64Array(n);
@@ -70,7 +70,10 @@ function fromRaw(raw: Uint8Array, type: number, n: number, fail: (why: string) =
  * Decodes a TensorProto's values. `where` names it in errors, e.g.
  * "onnx: model.onnx: initializer 'w'".
  */
-export function tensorValues(t: TensorProto, where: string): ConstTensor {
+export function tensorValues(t: TensorProto, where: string): ConstTensor;
+/** With checkOnly: the same checks and errors, without decoding the values. */
+export function tensorValues(t: TensorProto, where: string, checkOnly: true): undefined;
+export function tensorValues(t: TensorProto, where: string, checkOnly = false): ConstTensor | undefined {
   const fail = (why: string): never => {
     throw new Error(`${where}: ${why}`);
   };
@@ -81,7 +84,7 @@ export function tensorValues(t: TensorProto, where: string): ConstTensor {
   const dims = t.dims.slice();
   if (dims.some((d) => d < 0 || !Number.isInteger(d))) fail(`has invalid dims [${dims.join(',')}]`);
   const n = numel(dims);
-  if (t.rawData !== undefined) return { dims, data: fromRaw(t.rawData, t.dataType, n, fail) };
+  if (t.rawData !== undefined) return checkOnly ? (fromRaw(t.rawData, t.dataType, 0, fail, n), undefined) : { dims, data: fromRaw(t.rawData, t.dataType, n, fail) };
   let src: number[];
   let isFloat = false;
   switch (t.dataType) {
@@ -95,6 +98,7 @@ export function tensorValues(t: TensorProto, where: string): ConstTensor {
     default: return fail(`data type ${t.dataType} is not supported`);
   }
   if (src.length !== n) fail(`holds ${src.length} values but dims [${dims.join(',')}] need ${n}`);
+  if (checkOnly) return undefined;
   return { dims, data: isFloat ? Float32Array.from(src) : Float64Array.from(src) };
 }
 

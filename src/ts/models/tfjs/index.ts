@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { Tensor, ValueEncoding } from '../../tensor';
 import { buildKerasGraph, WeightMap } from '../keras/json';
 import { LoadedModel } from '../types';
 
@@ -19,15 +20,6 @@ interface ManifestGroup {
   weights: WeightSpec[];
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
 function bytesPer(spec: WeightSpec): number {
   const q = spec.quantization?.dtype;
   if (q === 'uint8') return 1;
@@ -36,26 +28,81 @@ function bytesPer(spec: WeightSpec): number {
   throw new Error(`weight '${spec.name}' has dtype ${spec.dtype}${q ? ` quantized as ${q}` : ''}; expected float32, int32 or uint8/uint16/float16 quantization`);
 }
 
-/** Decodes one weight from its bytes into float32. */
-function decode(spec: WeightSpec, bytes: Buffer): Float32Array {
-  const n = spec.shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
+/** How a weight's bytes decode (see Tensor.fill), with its scale and min for affine quantization. */
+function encodingOf(spec: WeightSpec): [ValueEncoding, number?, number?] {
   const q = spec.quantization;
   if (q?.dtype === 'uint8' || q?.dtype === 'uint16') {
-    if (typeof q.scale !== 'number' || typeof q.min !== 'number')
+    if (typeof q.scale !== 'number' || typeof q.min !== 'number' || !Number.isFinite(q.scale) || !Number.isFinite(q.min))
       throw new Error(`weight '${spec.name}' is ${q.dtype}-quantized but lacks scale/min`);
-    const { scale, min } = q;
-    if (q.dtype === 'uint8') for (let i = 0; i < n; ++i) out[i] = bytes[i] * scale + min;
-    else for (let i = 0; i < n; ++i) out[i] = bytes.readUInt16LE(2 * i) * scale + min;
-  } else if (q?.dtype === 'float16') {
-    for (let i = 0; i < n; ++i) out[i] = halfToFloat(bytes.readUInt16LE(2 * i));
-  } else if (spec.dtype === 'int32') {
-    for (let i = 0; i < n; ++i) out[i] = bytes.readInt32LE(4 * i);
-  } else {
-    // Copy through a fresh aligned buffer: shard offsets need not be 4-byte aligned.
-    out.set(new Float32Array(Uint8Array.from(bytes).buffer, 0, n));
+    return [q.dtype, q.scale, q.min];
   }
-  return out;
+  if (q?.dtype === 'float16') return ['float16'];
+  return [spec.dtype === 'int32' ? 'int32' : 'float32'];
+}
+
+/**
+ * Decodes one weight group's byte stream, shard by shard, straight into native tensors: only one
+ * shard is in JS memory at a time and no decoded weight exists as a JS array.
+ */
+async function readGroup(who: string, dir: string, gi: number, group: ManifestGroup, weights: WeightMap): Promise<void> {
+  if (!group || !Array.isArray(group.paths) || !Array.isArray(group.weights))
+    throw new Error(`${who}: weight group ${gi + 1} lacks its paths and weights lists`);
+  const sizes: number[] = [];
+  for (const p of group.paths) {
+    try {
+      sizes.push((await fs.promises.stat(path.join(dir, p))).size);
+    } catch (err) {
+      throw new Error(`${who} lists weight shard '${p}' which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  const held = sizes.reduce((a, b) => a + b, 0);
+  const plan = group.weights.map((spec) => {
+    if (!Array.isArray(spec.shape) || spec.shape.some((d) => !Number.isInteger(d) || d < 0))
+      throw new Error(`${who}: weight '${spec.name}' has shape ${JSON.stringify(spec.shape)}; expected non-negative integers`);
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    return { spec, count, width: bytesPer(spec), encoding: encodingOf(spec) };
+  });
+  const need = plan.reduce((a, w) => a + w.count * w.width, 0);
+  if (need !== held)
+    throw new Error(`${who}: weight group ${gi + 1} holds ${held} bytes but its ${group.weights.length} weights need ${need}`);
+
+  let wi = 0; // the weight being filled
+  let written = 0; // its elements written so far
+  let target: Tensor | undefined;
+  let carry = Buffer.alloc(0); // bytes of a value split across two shards
+  const advance = () => {
+    while (wi < plan.length && written === plan[wi].count) {
+      if (!target) target = Tensor.zeros(plan[wi].spec.shape); // an empty weight
+      weights.set(plan[wi].spec.name, { shape: plan[wi].spec.shape, tensor: target });
+      target = undefined;
+      written = 0;
+      ++wi;
+    }
+  };
+  advance();
+  for (const [si, p] of group.paths.entries()) {
+    let shard: Buffer;
+    try {
+      shard = await fs.promises.readFile(path.join(dir, p));
+    } catch (err) {
+      throw new Error(`${who} lists weight shard '${p}' which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (shard.length !== sizes[si]) throw new Error(`${who}: weight shard '${p}' changed size while it was read`);
+    let bytes = carry.length ? Buffer.concat([carry, shard]) : shard;
+    while (bytes.length && wi < plan.length) {
+      const w = plan[wi];
+      const take = Math.min(w.count - written, Math.floor(bytes.length / w.width));
+      if (take === 0) break; // less than one value left: it continues in the next shard
+      target ??= Tensor.zeros(w.spec.shape);
+      const [encoding, scale, min] = w.encoding;
+      target.handle.write(written, bytes.subarray(0, take * w.width), encoding, scale, min);
+      written += take;
+      bytes = bytes.subarray(take * w.width);
+      advance();
+    }
+    carry = Buffer.from(bytes);
+  }
+  target?.dispose();
 }
 
 /** Reads a TF.js layers model from its model.json path. */
@@ -82,27 +129,11 @@ export async function loadTfjs(modelJson: string): Promise<LoadedModel> {
 
   const dir = path.dirname(modelJson);
   const weights: WeightMap = new Map();
-  for (const [gi, group] of json.weightsManifest.entries()) {
-    const shards: Buffer[] = [];
-    for (const p of group.paths) {
-      try {
-        shards.push(await fs.promises.readFile(path.join(dir, p)));
-      } catch (err) {
-        throw new Error(`${who} lists weight shard '${p}' which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      }
-    }
-    const data = Buffer.concat(shards);
-    shards.length = 0;
-    let need = 0;
-    for (const spec of group.weights) need += spec.shape.reduce((a, b) => a * b, 1) * bytesPer(spec);
-    if (need !== data.length)
-      throw new Error(`${who}: weight group ${gi + 1} holds ${data.length} bytes but its ${group.weights.length} weights need ${need}`);
-    let offset = 0;
-    for (const spec of group.weights) {
-      const len = spec.shape.reduce((a, b) => a * b, 1) * bytesPer(spec);
-      weights.set(spec.name, { shape: spec.shape, data: decode(spec, data.subarray(offset, offset + len)) });
-      offset += len;
-    }
+  try {
+    for (const [gi, group] of json.weightsManifest.entries()) await readGroup(who, dir, gi, group, weights);
+  } catch (err) {
+    for (const w of weights.values()) w.tensor.dispose();
+    throw err;
   }
   return buildKerasGraph(config, weights, { format: 'tfjs', source: modelJson });
 }
