@@ -327,6 +327,33 @@ int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
 
 }  // namespace
 
+PackedB packed_b_layout(int64_t K, int64_t N) {
+  static const Isa& isa = pick_isa();
+  PackedB L;
+  L.K = K, L.N = N, L.nr = isa.nr;
+  L.kc = K > 0 ? balanced_block(K, isa.kc, 1) : 1;
+  L.panels = (N + isa.nr - 1) / isa.nr;
+  return L;
+}
+
+int gemm_mr() {
+  static const Isa& isa = pick_isa();
+  return isa.mr;
+}
+
+void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& L, const float* Bp, float* C, int64_t ldc) {
+  static const Isa& isa = pick_isa();
+  if (M <= 0 || L.N <= 0) return;
+  if (L.K <= 0) return scale_c(C, ldc, M, L.N, 0.f);
+  const Gemm g{false, false, M, L.N, L.K, 1.f, A, nullptr, lda, 0, 0.f, C, ldc};
+  const int64_t mc = std::min<int64_t>(isa.mc, (M + isa.mr - 1) / isa.mr * isa.mr);
+  float* ap = tl_pack_a.get(static_cast<size_t>(mc * L.kc + kPackSlack));
+  for (int64_t i0 = 0; i0 < M; i0 += mc)
+    for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
+      isa.block(g, i0, std::min(mc, M - i0), k0, std::min(L.kc, L.K - k0), 0, L.N, 0, L.panels,
+                Bp + k0 * L.panels * L.nr, k0 == 0 ? 0.f : 1.f, ap);
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
