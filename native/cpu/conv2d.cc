@@ -634,6 +634,7 @@ void apply_epilogue(const Epilogue& ep, float* y, int64_t n) {
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) { conv2d_forward(call, in, out, Epilogue{}); }
 
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) {
+  const WorkspaceScope lease;
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
   const float *x = xt.data(), *w = wt.data();
@@ -668,6 +669,7 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epi
 }
 
 void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dyt, const Grads& din) {
+  const WorkspaceScope lease;
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
   const float *x = xt.data(), *w = wt.data(), *dy = dyt.data();

@@ -20,6 +20,7 @@
 #include <new>
 
 #include "threadpool.h"
+#include "winograd.h"
 
 namespace ec::cpu {
 
@@ -46,23 +47,13 @@ struct Gemm {
   int64_t ldc;
 };
 
-// A growable 64-byte aligned scratch buffer; one per thread and role, so
-// repeated calls neither allocate nor fault in fresh pages.
+// Packing buffers come from the workspace (one per thread and role, or the
+// caller's lease), so repeated calls neither allocate nor fault in fresh pages.
 struct Scratch {
-  float* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t n) {
-    if (n <= cap) return p;
-    std::free(p);
-    cap = 0;
-    p = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-    if (!p) throw std::bad_alloc();
-    cap = n;
-    return p;
-  }
+  int slot;
+  float* get(size_t n) const { return workspace(slot, static_cast<int64_t>(n)); }
 };
-thread_local Scratch tl_pack_a, tl_pack_b;
+const Scratch tl_pack_a{kSlotPackA}, tl_pack_b{kSlotPackB};
 
 // C = beta * C over an M x N block (beta == 0 writes zeros without reading).
 void scale_c(float* C, int64_t ldc, int64_t M, int64_t N, float beta) {
@@ -362,6 +353,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   static const Isa& isa = pick_isa();
+  const WorkspaceScope lease;
   const Gemm g{trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, beta, C, ldc};
   const int threads = num_threads();
   // Work per task must outweigh a pool hand-off; tiny products run inline.

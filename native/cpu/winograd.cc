@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 #include "threadpool.h"
@@ -38,12 +40,38 @@ struct Buffer {
   int64_t cap = 0;
   ~Buffer() { std::free(p); }
 };
-thread_local Buffer tl_ws[kSlotCount];
+struct BufferSet {
+  Buffer b[kSlotCount];
+};
+thread_local BufferSet tl_own;
+thread_local BufferSet* tl_lease = nullptr;
+std::mutex lease_mu;
+std::vector<BufferSet*>& free_sets() {
+  static auto* v = new std::vector<BufferSet*>();  // never destroyed: leases may outlive static teardown
+  return *v;
+}
 
 }  // namespace
 
+WorkspaceScope::WorkspaceScope() {
+  if (tl_lease || on_pool_thread()) return;
+  {
+    std::lock_guard<std::mutex> lk(lease_mu);
+    if (!free_sets().empty()) tl_lease = free_sets().back(), free_sets().pop_back();
+  }
+  if (!tl_lease) tl_lease = new BufferSet();
+  owner_ = true;
+}
+
+WorkspaceScope::~WorkspaceScope() {
+  if (!owner_) return;
+  std::lock_guard<std::mutex> lk(lease_mu);
+  free_sets().push_back(tl_lease);
+  tl_lease = nullptr;
+}
+
 float* workspace(int slot, int64_t floats) {
-  Buffer& b = tl_ws[slot];
+  Buffer& b = (tl_lease ? *tl_lease : tl_own).b[slot];
   if (floats <= b.cap) return b.p;
   std::free(b.p);
   b.p = nullptr, b.cap = 0;

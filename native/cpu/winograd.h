@@ -23,7 +23,23 @@ int64_t workspace_cap_bytes();
 // A 64-byte aligned buffer of at least `floats` floats, one per thread and
 // slot, kept and reused across calls (grown when a larger one is asked for).
 float* workspace(int slot, int64_t floats);
-enum WorkspaceSlot { kSlotShared = 0, kSlotTiles = 1, kSlotCols = 2, kSlotDcols = 3, kSlotCount = 4 };
+enum WorkspaceSlot {
+  kSlotShared = 0, kSlotTiles, kSlotCols, kSlotDcols, kSlotPackA, kSlotPackB, kSlotCount
+};
+// The pool's worker threads keep their own buffers. A thread that calls in
+// (Node runs calls on whichever libuv thread is free) leases a set for the
+// scope's lifetime from a process-wide free list, so consecutive calls reuse
+// the same warm pages whatever thread they run on. Nested scopes share the lease.
+class WorkspaceScope {
+ public:
+  WorkspaceScope();
+  ~WorkspaceScope();
+  WorkspaceScope(const WorkspaceScope&) = delete;
+  WorkspaceScope& operator=(const WorkspaceScope&) = delete;
+
+ private:
+  bool owner_ = false;
+};
 
 struct WinoConv {
   int64_t N, IH, IW, C;  // input [N, IH, IW, C]
