@@ -235,12 +235,14 @@ std::shared_ptr<const Program::ForwardPlan> Program::plan_for(const std::map<std
     if (keep && info.backward_needs_output) plan.retain[i] = true;
   }
 
-  // Inference fusion: a conv whose only reader is a relu or clip (and which is
-  // not itself tapped) writes the activation's output directly.
+  // Fusion: a conv whose only reader is a relu or clip (and which is not
+  // itself tapped) writes the activation's output directly. When keeping for
+  // backward, only relu, whose derivative reads its output alone: the conv's
+  // own output is then never needed.
   std::vector<int> fused_into(n, -1);
   std::vector<Epilogue> epilogue(n);
   std::vector<bool> skip(n, false);
-  if (!keep && backend_.fuses_activation()) {
+  if (backend_.fuses_activation()) {
     std::vector<int> readers(n, 0), reader(n, -1);
     for (int j = 0; j < n; ++j)
       if (plan.needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
@@ -251,6 +253,7 @@ std::shared_ptr<const Program::ForwardPlan> Program::plan_for(const std::map<std
           readers[i] != 1)
         continue;
       const OpCall& act = graph_.nodes[reader[i]].call;
+      if (keep && (act.op != Op::Relu || plan.retain[i])) continue;
       if (act.op == Op::Relu) {
         epilogue[i].kind = Epilogue::Kind::Relu;
       } else if (act.op == Op::Clip) {
