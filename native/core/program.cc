@@ -235,12 +235,14 @@ std::shared_ptr<const Program::ForwardPlan> Program::plan_for(const std::map<std
     if (keep && info.backward_needs_output) plan.retain[i] = true;
   }
 
-  // Inference fusion: a conv whose only reader is a relu or clip (and which is
-  // not itself tapped) writes the activation's output directly.
+  // Fusion: a conv whose only reader is a relu or clip (and which is not
+  // itself tapped) writes the activation's output directly. When keeping for
+  // backward, only relu, whose derivative reads its output alone: the conv's
+  // own output is then never needed.
   std::vector<int> fused_into(n, -1);
   std::vector<Epilogue> epilogue(n);
   std::vector<bool> skip(n, false);
-  if (!keep && backend_.fuses_activation()) {
+  if (backend_.fuses_activation()) {
     std::vector<int> readers(n, 0), reader(n, -1);
     for (int j = 0; j < n; ++j)
       if (plan.needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
@@ -251,6 +253,7 @@ std::shared_ptr<const Program::ForwardPlan> Program::plan_for(const std::map<std
           readers[i] != 1)
         continue;
       const OpCall& act = graph_.nodes[reader[i]].call;
+      if (keep && (act.op != Op::Relu || plan.retain[i])) continue;
       if (act.op == Op::Relu) {
         epilogue[i].kind = Epilogue::Kind::Relu;
       } else if (act.op == Op::Clip) {
@@ -329,6 +332,9 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
   QueueScope scope(backend_, queue_.get());
   check_feeds(feeds);
   const std::shared_ptr<const ForwardPlan> plan = plan_for(feeds, taps, keep);
+  // The last pass's kept activations serve this one's buffers (no fresh pages per call).
+  for (size_t i = 0; i < saved_.size(); ++i)
+    if (graph_.nodes[i].kind == GraphNode::Kind::Op) give_buffer(std::move(saved_[i]));
   saved_.clear();
   have_saved_ = false;
   std::vector<Tensor> values = run_plan(*plan, feeds);
@@ -409,7 +415,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       const int k = node.inputs[j];
       const Tensor& v = graph_.nodes[k].kind == GraphNode::Kind::Param ? params_[k] : saved_[k];
       in.push_back(info.backward_needs_inputs ? &v : nullptr);
-      if (requires_grad[k]) din_store[j] = backend_.alloc(shapes[k]);
+      if (requires_grad[k]) din_store[j] = take_buffer(shapes[k]);  // kernels overwrite it
     }
     for (auto& t : din_store) din.push_back(t.empty() ? nullptr : &t);
     const Tensor empty;
@@ -418,6 +424,7 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     } catch (const Error& e) {
       throw Error(where(i) + " backward: " + e.what());
     }
+    give_buffer(std::move(grads[i]));  // a caller's seed is still referenced and stays out
     grads[i] = Tensor();
     for (size_t j = 0; j < node.inputs.size(); ++j) {
       if (din_store[j].empty()) continue;
@@ -425,8 +432,10 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       if (grads[k].empty()) {
         grads[k] = din_store[j];
       } else {
-        Tensor sum = backend_.alloc(shapes[k]);
+        Tensor sum = take_buffer(shapes[k]);
         backend_.forward(add_call, {&grads[k], &din_store[j]}, sum);
+        give_buffer(std::move(grads[k]));
+        give_buffer(std::move(din_store[j]));
         grads[k] = sum;
       }
     }

@@ -16,12 +16,20 @@
 // Backward: dcols = dY_g * W_g^T then col2im (scatter-add into dx);
 // dW_g = cols_g^T * dY_g accumulated over chunks; db = sum of dY over pixels.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "gemm.h"
 #include "kernels.h"
 #include "threadpool.h"
+#include "winograd.h"
 
 namespace ec::cpu {
 
@@ -31,10 +39,11 @@ namespace {
 
 // Patch-buffer size per chunk, in floats: aim for 4 MB (the chunk is still
 // warm in cache when the GEMM reads it) but take at least kMinChunkRows rows,
-// since every chunk repacks the filter, and never exceed 64 MB.
+// since every chunk repacks the filter, and never exceed the chunk's share of
+// the workspace (patches and their gradients, one chunk per thread).
 constexpr int64_t kColsBudget = int64_t{1} << 20;
-constexpr int64_t kColsMax = int64_t{1} << 24;
 constexpr int64_t kMinChunkRows = 512;
+int64_t cols_max() { return std::max<int64_t>(kColsBudget / 4, workspace_cap_bytes() / 4 / 2 / num_threads()); }
 
 struct Conv {
   int64_t N, H, W, C, KH, KW, Cg, Cout, Og, G, OH, OW;
@@ -48,7 +57,7 @@ struct Conv {
   // never read the same input row (col2im relies on both), within the budget.
   int64_t chunk_rows() const {
     const int64_t l = std::max<int64_t>(1, ld());
-    const int64_t want = std::min(std::max(kMinChunkRows, kColsBudget / l), kColsMax / l);
+    const int64_t want = std::min(std::max(kMinChunkRows, kColsBudget / l), cols_max() / l);
     const int64_t min_lines = ((KH - 1) * dh + 1 + sh - 1) / sh;
     return std::min(rows(), std::max(min_lines, want / OW) * OW);
   }
@@ -62,12 +71,8 @@ Conv make_conv(const OpCall& call, const Shape& x, const Shape& w) {
           g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_left};
 }
 
-// Per-thread scratch so repeated calls reuse warm pages.
-thread_local std::vector<float> tl_cols, tl_dcols;
-float* scratch(std::vector<float>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
+// Per-thread scratch (the workspace) so repeated calls reuse warm pages.
+float* scratch(int slot, int64_t n) { return workspace(slot, n); }
 
 // Copies / zeroes n floats with fixed-size moves the compiler inlines: the
 // runs here are often a few floats (3-channel images), where a libc call per
@@ -138,7 +143,7 @@ void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) 
 // layout (g, c) is x's own, so x is used in place; else im2col into scratch.
 const float* patches(const Conv& c, const float* x, int64_t r0, int64_t r1) {
   if (c.pointwise()) return x + r0 * c.C;
-  float* cols = scratch(tl_cols, c.chunk_rows() * c.ld());
+  float* cols = scratch(kSlotCols, c.chunk_rows() * c.ld());
   im2col(c, x, r0, r1, cols);
   return cols;
 }
@@ -537,7 +542,80 @@ void for_chunks(const Chunks& ch, int64_t first, int64_t step, F f) {
     for (int64_t k = 0; k < n; ++k) run(k);
 }
 
+// 3x3 stride-1 convolutions: im2col + GEMM, or Winograd F(4x4, 3x3) in small
+// per-thread blocks or large phased blocks. The first call with a shape (and
+// direction) times each candidate on the real data and keeps the fastest.
+enum Algo { kAuto = -1, kIm2col = 0, kWinoSmall = 1, kWinoLarge = 2 };
+
+std::atomic<int>& forced_algo() {
+  static std::atomic<int> a{[] {
+    const char* e = std::getenv("EYECANDY_CONV_ALGO");
+    const std::string v = e ? e : "";
+    return v == "im2col" ? kIm2col : v == "winograd" ? kWinoLarge : kAuto;
+  }()};
+  return a;
+}
+
+bool wino_eligible(const Conv& c) {
+  return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && c.G == 1 && c.C > 0;
+}
+WinoConv wino_forward(const Conv& c) { return {c.N, c.H, c.W, c.C, c.OH, c.OW, c.Cout, c.pt, c.pl}; }
+// dx[ih] = sum over kh of dy[ih - (2 - pt) + kh] * w[2 - kh]: a conv of dy.
+WinoConv wino_backward(const Conv& c) { return {c.N, c.OH, c.OW, c.Cout, c.H, c.W, c.C, 2 - c.pt, 2 - c.pl}; }
+
+using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+std::mutex plan_mu;
+std::map<PlanKey, int>& plan_cache() {
+  static std::map<PlanKey, int> m;
+  return m;
+}
+
+// run(algo, plan) computes the whole result (overwriting its destination).
+template <class Run>
+void run_planned(const WinoConv& wc, bool backward, Run run) {
+  const WinoPlan plans[3] = {{}, wino_plan_small(wc), wino_plan_large(wc)};
+  auto ok = [&](int a) { return a == kIm2col || plans[a].block > 0; };
+  const int forced = forced_algo().load();
+  if (forced != kAuto) return run(ok(forced) ? forced : kIm2col, plans[ok(forced) ? forced : 0]);
+  const PlanKey key{wc.N, wc.IH, wc.IW, wc.C, wc.OH, wc.OW, wc.K, wc.pt, wc.pl, backward};
+  {
+    std::lock_guard<std::mutex> lk(plan_mu);
+    auto it = plan_cache().find(key);
+    if (it != plan_cache().end()) {
+      const int a = it->second;
+      return run(a, plans[a]);
+    }
+  }
+  std::vector<int> cand{kIm2col};
+  if (ok(kWinoLarge)) cand.push_back(kWinoLarge);
+  // Small blocks differ from the large schedule only when there are several per thread.
+  if (ok(kWinoSmall) && (!ok(kWinoLarge) || plans[kWinoSmall].block * num_threads() < wc.tiles()))
+    cand.push_back(kWinoSmall);
+  int best = kIm2col, last = -1;
+  if (cand.size() > 1) {
+    double best_s = 1e30;
+    for (int round = 0; round < 2; ++round) {
+      for (int a : cand) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run(a, plans[a]);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        last = a;
+        if (s < best_s) best_s = s, best = a;
+      }
+      if (best_s > 0.02) break;  // large layers: one timing each is enough
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(plan_mu);
+    if (plan_cache().size() > 4096) plan_cache().clear();
+    plan_cache()[key] = best;
+  }
+  if (best != last) run(best, plans[best]);
+}
+
 }  // namespace
+
+void set_conv_algo(int algo) { forced_algo().store(algo < kAuto || algo > kWinoLarge ? kAuto : algo); }
 
 // Applies a fused activation to n values in place (see Epilogue in ops.h),
 // with exactly the relu and clip kernels' comparisons (NaN included).
@@ -556,6 +634,7 @@ void apply_epilogue(const Epilogue& ep, float* y, int64_t n) {
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out) { conv2d_forward(call, in, out, Epilogue{}); }
 
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) {
+  const WorkspaceScope lease;
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
   const float *x = xt.data(), *w = wt.data();
@@ -567,21 +646,30 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epi
   else direct = pointwise_forward(c, x, w, bias, y, ep);
   if (direct) return;  // the direct kernels apply the activation as they go
 
-  const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
-  const int64_t ld = c.ld(), kkc = c.kkc();
-  const Chunks ch = plan_chunks(c);
-  for_chunks(ch, 0, 1, [&](int64_t r0, int64_t r1) {
-    float* yc = y + r0 * c.Cout;
-    if (bias) fill_bias(yc, r1 - r0, c.Cout, bias);
-    const float* cols = patches(c, x, r0, r1);
-    for (int64_t g = 0; g < c.G; ++g)
-      gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta, yc + g * c.Og,
-           c.Cout);
-    apply_epilogue(ep, yc, (r1 - r0) * c.Cout);  // while the chunk is still in cache
+  auto im2col_forward = [&] {
+    const float beta = bias ? 1.f : 0.f;  // the bias pre-filled into y, or nothing
+    const int64_t ld = c.ld(), kkc = c.kkc();
+    const Chunks ch = plan_chunks(c);
+    for_chunks(ch, 0, 1, [&](int64_t r0, int64_t r1) {
+      float* yc = y + r0 * c.Cout;
+      if (bias) fill_bias(yc, r1 - r0, c.Cout, bias);
+      const float* cols = patches(c, x, r0, r1);
+      for (int64_t g = 0; g < c.G; ++g)
+        gemm(false, false, r1 - r0, c.Og, kkc, 1.f, cols + g * kkc, ld, w + g * c.Og, c.Cout, beta, yc + g * c.Og,
+             c.Cout);
+      apply_epilogue(ep, yc, (r1 - r0) * c.Cout);  // while the chunk is still in cache
+    });
+  };
+  if (!wino_eligible(c)) return im2col_forward();
+  const WinoConv wc = wino_forward(c);
+  run_planned(wc, false, [&](int algo, const WinoPlan& p) {
+    if (algo == kIm2col) im2col_forward();
+    else winograd_conv(wc, p, x, w, false, bias, y, ep);
   });
 }
 
 void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, const Tensor& dyt, const Grads& din) {
+  const WorkspaceScope lease;
   const Tensor &xt = *in[0], &wt = *in[1];
   const Conv c = make_conv(call, xt.shape(), wt.shape());
   const float *x = xt.data(), *w = wt.data(), *dy = dyt.data();
@@ -622,21 +710,29 @@ void conv2d_backward(const OpCall& call, const Inputs& in, const Tensor& out, co
     });
     if (tasks > 1) column_sums(part.data(), tasks, w_numel, dw);
   }
-  if (dx) {
-    // dcols = dY_g * W_g^T, scattered into dx (1x1: written into dx directly).
-    // Concurrent chunks run in two phases (even, then odd chunks): chunks two
-    // apart never share an input row.
+  if (!dx) return;
+  // dcols = dY_g * W_g^T, scattered into dx (1x1: written into dx directly).
+  // Concurrent chunks run in two phases (even, then odd chunks): chunks two
+  // apart never share an input row.
+  auto im2col_backward = [&] {
     const bool direct = c.pointwise();
     if (!direct) parallel_for(0, xt.numel(), 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.f); });
     for (int parity = 0; parity < 2; ++parity)
       for_chunks(ch, parity, 2, [&](int64_t r0, int64_t r1) {
-        float* dcols = direct ? dx + r0 * ld : scratch(tl_dcols, ch.rows * ld);
+        float* dcols = direct ? dx + r0 * ld : scratch(kSlotDcols, ch.rows * ld);
         for (int64_t g = 0; g < c.G; ++g)
           gemm(false, true, r1 - r0, kkc, c.Og, 1.f, dy + r0 * c.Cout + g * c.Og, c.Cout, w + g * c.Og, c.Cout, 0.f,
                dcols + g * kkc, ld);
         if (!direct) col2im(c, dcols, r0, r1, dx);
       });
-  }
+  };
+  if (!wino_eligible(c)) return im2col_backward();
+  // A forward-style conv of dy with the flipped, transposed filter: no scatter.
+  const WinoConv wc = wino_backward(c);
+  run_planned(wc, true, [&](int algo, const WinoPlan& p) {
+    if (algo == kIm2col) im2col_backward();
+    else winograd_conv(wc, p, dy, w, true, nullptr, dx, Epilogue{});
+  });
 }
 
 }  // namespace ec::cpu

@@ -20,6 +20,7 @@
 #include <new>
 
 #include "threadpool.h"
+#include "winograd.h"
 
 namespace ec::cpu {
 
@@ -46,23 +47,13 @@ struct Gemm {
   int64_t ldc;
 };
 
-// A growable 64-byte aligned scratch buffer; one per thread and role, so
-// repeated calls neither allocate nor fault in fresh pages.
+// Packing buffers come from the workspace (one per thread and role, or the
+// caller's lease), so repeated calls neither allocate nor fault in fresh pages.
 struct Scratch {
-  float* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t n) {
-    if (n <= cap) return p;
-    std::free(p);
-    cap = 0;
-    p = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-    if (!p) throw std::bad_alloc();
-    cap = n;
-    return p;
-  }
+  int slot;
+  float* get(size_t n) const { return workspace(slot, static_cast<int64_t>(n)); }
 };
-thread_local Scratch tl_pack_a, tl_pack_b;
+const Scratch tl_pack_a{kSlotPackA}, tl_pack_b{kSlotPackB};
 
 // C = beta * C over an M x N block (beta == 0 writes zeros without reading).
 void scale_c(float* C, int64_t ldc, int64_t M, int64_t N, float beta) {
@@ -327,6 +318,33 @@ int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
 
 }  // namespace
 
+PackedB packed_b_layout(int64_t K, int64_t N) {
+  static const Isa& isa = pick_isa();
+  PackedB L;
+  L.K = K, L.N = N, L.nr = isa.nr;
+  L.kc = K > 0 ? balanced_block(K, isa.kc, 1) : 1;
+  L.panels = (N + isa.nr - 1) / isa.nr;
+  return L;
+}
+
+int gemm_mr() {
+  static const Isa& isa = pick_isa();
+  return isa.mr;
+}
+
+void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& L, const float* Bp, float* C, int64_t ldc) {
+  static const Isa& isa = pick_isa();
+  if (M <= 0 || L.N <= 0) return;
+  if (L.K <= 0) return scale_c(C, ldc, M, L.N, 0.f);
+  const Gemm g{false, false, M, L.N, L.K, 1.f, A, nullptr, lda, 0, 0.f, C, ldc};
+  const int64_t mc = std::min<int64_t>(isa.mc, (M + isa.mr - 1) / isa.mr * isa.mr);
+  float* ap = tl_pack_a.get(static_cast<size_t>(mc * L.kc + kPackSlack));
+  for (int64_t i0 = 0; i0 < M; i0 += mc)
+    for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
+      isa.block(g, i0, std::min(mc, M - i0), k0, std::min(L.kc, L.K - k0), 0, L.N, 0, L.panels,
+                Bp + k0 * L.panels * L.nr, k0 == 0 ? 0.f : 1.f, ap);
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -335,6 +353,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   static const Isa& isa = pick_isa();
+  const WorkspaceScope lease;
   const Gemm g{trans_a, trans_b, M, N, K, alpha, A, B, lda, ldb, beta, C, ldc};
   const int threads = num_threads();
   // Work per task must outweigh a pool hand-off; tiny products run inline.

@@ -32,6 +32,12 @@ EC_OPS(EC_DECLARE_KERNEL)
 // (conv2d_forward runs it with none).
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
 
+// How 3x3 stride-1 convolutions run (forward and backward to the input):
+// -1 measured per shape (the default), 0 im2col + GEMM, 1 Winograd F(4x4,3x3)
+// in small per-thread blocks, 2 Winograd in large blocks. EYECANDY_CONV_ALGO
+// (im2col | winograd) sets the starting value.
+void set_conv_algo(int algo);
+
 // Input i's gradient buffer in a backward kernel, or null when it is not wanted.
 inline Tensor* grad(const Grads& din, size_t i) { return i < din.size() ? din[i] : nullptr; }
 

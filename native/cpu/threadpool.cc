@@ -15,6 +15,7 @@ namespace ec::cpu {
 namespace {
 
 thread_local bool tl_in_worker = false;
+thread_local bool tl_pool_thread = false;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -117,6 +118,7 @@ class Pool {
 
   void loop() {
     tl_in_worker = true;
+    tl_pool_thread = true;
     uint64_t seen = 0;
     for (;;) {
       spin_until([&] { return quit_flag_.load(std::memory_order_relaxed) ||
@@ -192,6 +194,8 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
 }
 
 int num_threads() { return pool().size(); }
+
+bool on_pool_thread() { return tl_pool_thread; }
 
 void set_num_threads(int n) { pool().resize(n); }
 

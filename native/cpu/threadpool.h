@@ -15,6 +15,8 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
 // Threads used by parallel_for (EYECANDY_THREADS, else the hardware count).
 int num_threads();
+// True on the pool's own worker threads (not on a thread that called parallel_for).
+bool on_pool_thread();
 void set_num_threads(int n);
 // The widest vector ISA the running CPU offers to our kernels: "avx512", "avx2", "sse4.2" or "generic".
 const char* simd_level();

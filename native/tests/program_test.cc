@@ -1,5 +1,5 @@
 // Program: forward plans are made once per (input shapes, taps, grad), and the
-// conv + relu fusion of inference passes gives what the unfused pass gives.
+// conv + relu fusion (inference, and relu when keeping for backward) gives what the unfused pass gives.
 #include "../core/program.h"
 #include "op_table.h"
 #include "test.h"
@@ -50,7 +50,9 @@ TEST(program_fused_conv_relu_matches_the_unfused_pass) {
   Program p(small_net(), backend_by_name("cpu"));
   const Tensor x = test::random_tensor({1, 6, 6, 2}, 3, -1.f, 1.f);
   const Tensor fused = p.forward({{"x", x}}, {"relu"}, false).at("relu");  // inference: conv + relu fused
-  const Tensor plain = p.forward({{"x", x}}, {"relu"}, true).at("relu");   // grad: no fusion
+  const Tensor plain = p.forward({{"x", x}}, {"conv", "relu"}, false).at("relu");  // conv tapped: no fusion
+  const Tensor kept = p.forward({{"x", x}}, {"relu"}, true).at("relu");  // grad: relu fused too
+  for (int64_t i = 0; i < plain.numel(); ++i) CHECK(kept.data()[i] == plain.data()[i]);
   CHECK(fused.shape() == plain.shape());
   int positive = 0;
   for (int64_t i = 0; i < plain.numel(); ++i) {
