@@ -6,7 +6,9 @@ import { runDoctor } from './doctor';
 import { runDream } from './dream';
 import { runLocate } from './locate';
 import { runModels } from './models';
+import { runServe } from './serve';
 import { runStyle } from './style';
+import { runWorker } from './worker';
 
 const USAGE = `usage: eyecandy <command> [options]
 
@@ -26,6 +28,12 @@ commands:
   models list|fetch|verify|path [NAME...]
                      the model zoo: what is cached, download, check, where
   doctor [--json]    version, backends compiled and available, SIMD level, threads
+  serve [--host H] [--port N] [--model NAME|PATH] [--queue redis://HOST:PORT]
+        [--max-batch N] [--batch-delay-ms MS] [--queue-size N] [--job-timeout S]
+        [--api-key KEY]... [--mirror DIR] [--cache-dir DIR] [--shared-dir DIR]
+                     the HTTP server: job API, batched classify, web page at /
+  worker --queue redis://HOST:PORT [--model NAME|PATH] [--shared-dir DIR]
+                     take jobs from a serve --queue node's Redis queue
   help               this text
 
 every task: --backend cpu|cuda|auto (default cpu; auto takes a GPU when one answers)
@@ -56,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
       return runModels(rest);
     case 'doctor':
       return runDoctor(rest);
+    case 'serve':
+      return runServe(rest);
+    case 'worker':
+      return runWorker(rest);
     case undefined:
     case 'help':
     case '--help':
