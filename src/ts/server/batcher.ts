@@ -25,6 +25,7 @@ export interface BatchOptions {
 }
 
 interface Item {
+  at: number;
   image: Image;
   topK: number;
   resolve: (r: ClassifyResult) => void;
@@ -32,7 +33,9 @@ interface Item {
 }
 
 export class ClassifyBatcher {
-  private open = new Map<number, { items: Item[]; timer?: NodeJS.Timeout }>();
+  private waiting = new Map<number, Item[]>();
+  private busy = false;
+  private timer?: NodeJS.Timeout;
   private inFlight = 0;
 
   constructor(
@@ -64,29 +67,44 @@ export class ClassifyBatcher {
       const [mh, mw] = model.inputSize;
       const size = options.size;
       const image = await readSource(bytes, { width: size ?? mw, height: size ?? mh, mode: 'squash' });
-      return await new Promise<ClassifyResult>((resolve, reject) => this.add(image.height * 100000 + image.width, { image, topK: checked.topK, resolve, reject }));
+      return await new Promise<ClassifyResult>((resolve, reject) => this.add(image.height * 100000 + image.width, { at: Date.now(), image, topK: checked.topK, resolve, reject }));
     } finally {
       this.inFlight--;
     }
   }
 
+  // One pending list per shape. A batch is cut only when the device is free: from the requests
+  // waiting (up to maxBatch) once the oldest has waited maxDelayMs or the batch is full, so
+  // under load, requests that arrive while a forward runs all go into the next one.
   private add(key: number, item: Item) {
-    let b = this.open.get(key);
-    if (!b) {
-      b = { items: [] };
-      this.open.set(key, b);
-      const batch = b;
-      if (this.o.maxBatch > 1) batch.timer = setTimeout(() => this.flush(key, batch), this.o.maxDelayMs);
-    }
-    b.items.push(item);
-    if (b.items.length >= this.o.maxBatch) this.flush(key, b);
+    const list = this.waiting.get(key) ?? [];
+    list.push(item);
+    this.waiting.set(key, list);
+    this.pump();
   }
 
-  private flush(key: number, b: { items: Item[]; timer?: NodeJS.Timeout }) {
-    if (this.open.get(key) !== b) return;
-    this.open.delete(key);
-    clearTimeout(b.timer);
-    void this.device.run(() => this.forward(b.items)).catch((err) => b.items.forEach((i) => i.reject(err)));
+  private pump() {
+    if (this.busy) return;
+    let key: number | undefined;
+    for (const [k, l] of this.waiting) if (key === undefined || l[0].at < this.waiting.get(key)![0].at) key = k;
+    if (key === undefined) return;
+    const list = this.waiting.get(key)!;
+    const wait = this.o.maxDelayMs - (Date.now() - list[0].at);
+    if (list.length < this.o.maxBatch && wait > 0) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.pump(), wait);
+      return;
+    }
+    const items = list.splice(0, this.o.maxBatch);
+    if (!list.length) this.waiting.delete(key);
+    this.busy = true;
+    this.device
+      .run(() => this.forward(items))
+      .catch((err) => items.forEach((i) => i.reject(err)))
+      .finally(() => {
+        this.busy = false;
+        this.pump();
+      });
   }
 
   private async forward(items: Item[]): Promise<void> {
