@@ -7,7 +7,9 @@ import { runDream } from './dream';
 import { commandHelp } from './help';
 import { runLocate } from './locate';
 import { runModels } from './models';
+import { runServe } from './serve';
 import { runStyle } from './style';
+import { runWorker } from './worker';
 
 const USAGE = `usage: eyecandy <command> [options]
 
@@ -27,6 +29,12 @@ commands:
   models list|fetch|verify|path [NAME...]
                      the model zoo: what is cached, download, check, where
   doctor [--json]    version, backends compiled and available, SIMD level, threads
+  serve [--host H] [--port N] [--model NAME|PATH] [--queue redis://HOST:PORT]
+        [--max-batch N] [--batch-delay-ms MS] [--queue-size N] [--job-timeout S]
+        [--api-key KEY]... [--mirror DIR] [--cache-dir DIR] [--shared-dir DIR]
+                     the HTTP server: job API, batched classify, web page at /
+  worker --queue redis://HOST:PORT [--model NAME|PATH] [--shared-dir DIR]
+                     take jobs from a serve --queue node's Redis queue
   help [COMMAND]     this text, or COMMAND's full help (also: eyecandy COMMAND --help)
 
 every task: --backend cpu|cuda|auto (default cpu; auto takes a GPU when one answers)
@@ -64,6 +72,10 @@ export async function main(argv: string[]): Promise<number> {
       return runModels(rest);
     case 'doctor':
       return runDoctor(rest);
+    case 'serve':
+      return runServe(rest);
+    case 'worker':
+      return runWorker(rest);
     case undefined:
     case 'help':
     case '--help':

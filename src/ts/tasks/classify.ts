@@ -57,14 +57,21 @@ export interface ClassifyResult {
   classMap?: ClassMapSummary;
 }
 
-/** Classifies one image (a path, encoded bytes, or decoded pixels). */
-export async function classify(image: string | Uint8Array | Image, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+/** The option checks classify makes before any work (labels files are read after these). */
+export function checkClassifyOptions(options: ClassifyOptions) {
   const who = 'classify';
   const topK = checkInteger(who, 'topK', options.topK ?? 5, 1, 1001);
   const anySize = checkBoolean(who, 'anySize', options.anySize ?? false);
   if (options.size !== undefined) checkInteger(who, 'size', options.size, 32, 4096);
   const pooling = checkOneOf(who, 'pooling', options.pooling ?? 'window_union', CLASS_POOLINGS);
   const common = checkCommon(who, options, ['onProgress']);
+  return { topK, anySize, pooling, common };
+}
+
+/** Classifies one image (a path, encoded bytes, or decoded pixels). */
+export async function classify(image: string | Uint8Array | Image, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+  const who = 'classify';
+  const { topK, anySize, pooling, common } = checkClassifyOptions(options);
   const givenLabels = readGivenLabels(options.labels, who);
 
   // The image is read and decoded before the model is loaded (seconds, a GB), so a bad image fails at once.

@@ -183,7 +183,8 @@ function regions(m: Float32Array, h: number, w: number, t: number): Box[] {
 }
 
 /** All options checked before any work, with defaults filled in. */
-function checkOptions(o: LocateOptions) {
+/** Every option check locate makes before any work (exported for servers that check at submit). */
+export function checkOptions(o: LocateOptions) {
   const who = 'locate';
   const checked = {
     topK: checkInteger(who, 'topK', o.topK ?? 20, 1, 100),

@@ -1,0 +1,82 @@
+// serve --queue on a real redis-server (loopback, persistence off) with two `eyecandy worker`
+// processes: one is SIGKILLed mid-job; every job still completes, exactly once.
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import sharp from 'sharp';
+
+import { RunningServer, startServer } from '../../src/ts/server/app';
+import { redisBackend } from '../../src/ts/server/redis';
+import { form, json, modelOptions, photoBytes, readEvents, tmp, waitFor } from './helpers';
+
+const cli = path.resolve(__dirname, '../../dist/cli/main.js');
+const sharedDir = path.join(tmp, 'jobs');
+let redis: ChildProcess;
+let url: string;
+let server: RunningServer;
+const workers: { proc: ChildProcess; out: string[] }[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startWorkerProcess() {
+  const proc = spawn(process.execPath, [cli, 'worker', '--queue', url, '--model', modelOptions.model, '--mirror', modelOptions.mirror, '--cache-dir', modelOptions.cacheDir, '--shared-dir', sharedDir, '--lock-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const w = { proc, out: [] as string[] };
+  proc.stdout!.on('data', (d: Buffer) => w.out.push(...d.toString().split('\n').filter(Boolean)));
+  proc.stderr!.on('data', (d: Buffer) => w.out.push(...d.toString().split('\n').filter(Boolean)));
+  workers.push(w);
+  return w;
+}
+
+beforeAll(async () => {
+  execFileSync('redis-server', ['--version']);
+  const port = await freePort();
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  url = `redis://127.0.0.1:${port}`;
+  await waitFor(async () => new Promise<true | undefined>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(undefined))), 10_000);
+  fs.mkdirSync(sharedDir, { recursive: true });
+  server = await startServer({ ...modelOptions, port: 0, logger: false, preload: false, backendFactory: redisBackend({ url, sharedDir, capacity: 16, resultTtlMs: 60_000 }) });
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  await server?.close();
+  redis?.kill('SIGKILL');
+});
+
+test('two workers, one killed mid-job: every job completes exactly once', async () => {
+  const a = startWorkerProcess();
+  const b = startWorkerProcess();
+  await waitFor(async () => (a.out.some((l) => l.includes('taking jobs')) && b.out.some((l) => l.includes('taking jobs')) ? true : undefined), 30_000);
+  const small = await sharp(photoBytes).resize(96, 72).jpeg().toBuffer();
+  const ids: string[] = [];
+  for (let i = 0; i < 4; ++i) {
+    const res = await fetch(`${server.url}/v1/jobs`, { method: 'POST', body: form({ image: small, task: 'dream', options: { octaves: 1, steps: 6, jitter: 4, seed: i } }) });
+    expect(res.status).toBe(202);
+    ids.push((await json(res)).id);
+  }
+  // Progress of the first job reaches the API node through BullMQ's events.
+  const firstEvents = readEvents(`${server.url}/v1/jobs/${ids[0]}/events`);
+  await waitFor(async () => (a.out.some((l) => l.includes('started')) ? true : undefined), 60_000);
+  const victim = a.out.find((l) => l.includes('started'))!.split(' ')[3];
+  a.proc.kill('SIGKILL');
+  for (const id of ids) await waitFor(async () => ((await json(await fetch(`${server.url}/v1/jobs/${id}`))).state === 'succeeded' ? true : undefined), 90_000);
+  const ev = await firstEvents;
+  expect(ev.at(-1)!.data.state).toBe('succeeded');
+  expect(ev.some((e) => e.event === 'progress')).toBe(true);
+  const lines = [...a.out, ...b.out];
+  for (const id of ids) expect([id, lines.filter((l) => l.includes(`job ${id} succeeded`)).length]).toEqual([id, 1]);
+  // The killed worker's job ran again on the other worker.
+  expect(b.out.some((l) => l.includes(`job ${victim} started`))).toBe(true);
+  expect(a.out.some((l) => l.includes(`job ${victim} succeeded`))).toBe(false);
+  const r = await json(await fetch(`${server.url}/v1/jobs/${victim}/result`));
+  const png = await fetch(`${server.url}${r.files['dream.png']}`);
+  expect(await sharp(Buffer.from(await png.arrayBuffer())).metadata()).toMatchObject({ width: 96, height: 72 });
+});
