@@ -2,8 +2,9 @@
 //
 //   TEST(conv2d_hand_case) { CHECK(x == 1); CHECK_NEAR(a, b, 1e-5); }
 //
-// The runner (test_main.cc) runs every registered test, or those whose name
-// contains argv[1], and ends with the line "N passed, M failed".
+// The runner (test_main.cc) runs every registered test, or those selected by
+// its arguments (a name part selects, -part excludes; a filter that selects
+// nothing is an error), and ends with the line "N passed, M failed, K skipped".
 #pragma once
 #include <cmath>
 #include <functional>
@@ -27,6 +28,13 @@ struct Registrar {
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// Thrown by SKIP(reason): the test could not run here (no GPU, ...). Counted
+// as skipped, never as passed; a run where nothing passed and something was
+// skipped exits 77, which ctest reports as skipped (SKIP_RETURN_CODE).
+struct Skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+constexpr int kSkipExitCode = 77;
 
 }  // namespace ec::test
 
@@ -40,6 +48,13 @@ struct Failure : std::runtime_error {
     std::ostringstream ec_os_;                                                                   \
     ec_os_ << __FILE__ << ":" << __LINE__ << ": " << msg;                                        \
     throw ::ec::test::Failure(ec_os_.str());                                                     \
+  } while (0)
+
+#define SKIP(reason)                                                                              \
+  do {                                                                                           \
+    std::ostringstream ec_os_;                                                                   \
+    ec_os_ << reason;                                                                            \
+    throw ::ec::test::Skipped(ec_os_.str());                                                     \
   } while (0)
 
 #define CHECK(cond) \

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <utility>
 
 // ---- device-side language -------------------------------------------------
@@ -231,14 +232,30 @@ struct Launch {
 // Pointer arguments must point into device memory (cudaMalloc), as on a GPU
 // where a host pointer faults; false (with cudaErrorInvalidDevicePointer) otherwise.
 bool check_pointer_arg(const void* p);
+// A struct (or other non-pointer) argument: device pointers in it open their
+// memory for the kernel; a host pointer in it is an error, as above.
+bool check_struct_arg(const void* arg, size_t bytes);
 template <class T>
-bool arg_ok(const T&) {
+bool arg_ok(const T& v) {
+  if constexpr (std::is_class_v<T> && sizeof(T) >= sizeof(void*)) return check_struct_arg(&v, sizeof(T));
   return true;
 }
+// Marks a __shared__ array (rewrite.py adds the call after each declaration):
+// the first thread of each block to reach it fills it with all bits set.
+void shared_fresh(void* p, size_t bytes);
 template <class T>
 bool arg_ok(T* p) {
   return check_pointer_arg(p);
 }
+
+// Holds the launch lock from the argument checks (which open the device
+// memory the kernel is given) to the end of the launch (which closes it).
+struct LaunchGuard {
+  LaunchGuard();
+  ~LaunchGuard();
+  LaunchGuard(const LaunchGuard&) = delete;
+  LaunchGuard& operator=(const LaunchGuard&) = delete;
+};
 
 template <class F>
 struct Runner {
@@ -246,6 +263,7 @@ struct Runner {
   F kernel;
   template <class... Args>
   void operator()(Args&&... args) {
+    LaunchGuard guard;
     if (!(arg_ok(args) && ...)) return;
     run_grid(cfg.grid, cfg.block, cfg.smem, cfg.stream, [&] { kernel(args...); });
   }

@@ -6,10 +6,20 @@
 Each launch `callee<<<config>>>(args)` becomes
 `(::ec_emu::Launch(config) % [&](auto&&... ec_a) { callee(ec_a...); })(args)`,
 where callee is the kernel's name with its namespace and template arguments.
+Each __shared__ array declaration gets a call that poisons it per block.
 Line breaks are kept and a #line directive names the original file, so
 compiler messages point at the .cu source.
 """
+import re
 import sys
+
+# `__shared__ [__align__(n)] TYPE NAME[..]...;` gets a call after it that poisons
+# the array at the start of every block (see shared_fresh in runtime.cc).
+SHARED = re.compile(r'(__shared__\s+(?:__align__\(\d+\)\s+)?[^;{}()]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)+;)')
+
+
+def mark_shared(src):
+    return SHARED.sub(lambda m: '%s ::ec_emu::shared_fresh(%s, sizeof(%s));' % (m.group(1), m.group(2), m.group(2)), src)
 
 
 def callee_start(src, end):
@@ -56,7 +66,7 @@ def main():
     src_path, out_path = sys.argv[1], sys.argv[2]
     with open(src_path) as f:
         src = f.read()
-    text, _ = rewrite(src)
+    text, _ = rewrite(mark_shared(src))
     with open(out_path, 'w') as f:
         f.write('#line 1 "%s"\n' % src_path.replace('\\', '/'))
         f.write(text)

@@ -10,7 +10,28 @@
 // Exited threads do not hold a barrier up (as on sm_70 and later). A round
 // that releases nothing is a deadlock (a barrier some threads never reach):
 // the launch fails with cudaErrorLaunchFailure and a message on stderr.
+// Blocks run in grid order, or shuffled (EC_CUDA_EMU_BLOCKS=shuffle), so a
+// kernel that depends on the order of its blocks differs between the runs.
+//
+// Memory with teeth: every cudaMalloc is its own mapping, its data ending at
+// a page end with an inaccessible guard page on each side, and the bytes
+// from the page start to the data start are a red zone (a canary pattern)
+// checked when the block is closed and freed. Device memory is inaccessible
+// (PROT_NONE) to the host: it opens only for a kernel that is given a
+// pointer to it (as an argument, or inside a struct argument) and for the
+// cudaMemcpy/cudaMemset that touch it. Touching a guard page or closed
+// device memory stops the process with a message naming the allocation.
+// A struct argument holding a host pointer fails the launch, as a plain host
+// pointer argument does. __shared__ arrays are poisoned (all bits set: NaN
+// as float) at the start of every block (rewrite.py marks them).
+#include <signal.h>
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <unordered_map>
 
 #include <chrono>
 #include <cstdio>
@@ -46,18 +67,124 @@ cudaError_t fail(cudaError_t e) {
 
 // ---- memory ----
 constexpr size_t kTotalMemory = size_t{16} << 30;
-std::mutex g_mem_mu;
-std::map<const char*, size_t> g_device_blocks;  // start -> bytes
+constexpr unsigned char kCanary = 0xA5;
+struct Block {
+  size_t bytes;      // asked for
+  char* map;         // the mapping: guard page, data pages, guard page
+  size_t map_len;
+  char* pages;       // first data page (the red zone runs from here to the data)
+  size_t pages_len;  // data pages
+  int open = 0;      // kernels and copies using it now
+};
+std::recursive_mutex g_mem_mu;
+std::map<const char*, Block> g_device_blocks;  // data start -> block
 size_t g_device_bytes = 0;
+size_t g_page = 4096;
+
+// The block holding [c, c + bytes), or nullptr; under g_mem_mu.
+Block* block_of(const char* c, size_t bytes) {
+  auto it = g_device_blocks.upper_bound(c);
+  if (it == g_device_blocks.begin()) return nullptr;
+  --it;
+  return c >= it->first && c + bytes <= it->first + it->second.bytes ? &it->second : nullptr;
+}
 
 bool is_device(const void* p, size_t bytes) {
-  std::lock_guard<std::mutex> lk(g_mem_mu);
-  const char* c = static_cast<const char*>(p);
-  auto it = g_device_blocks.upper_bound(c);
-  if (it == g_device_blocks.begin()) return false;
-  --it;
-  return c >= it->first && c + bytes <= it->first + it->second;
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+  return block_of(static_cast<const char*>(p), bytes) != nullptr;
 }
+
+// Whether the red zone of a block (from its first page to its data) is intact; the pages must be open.
+bool red_zone_intact(const char* start, const Block& b) {
+  for (const char* q = b.pages; q < start; ++q)
+    if (static_cast<unsigned char>(*q) != kCanary) return false;
+  return true;
+}
+
+[[noreturn]] void die(const char* what) {
+  const ssize_t r = write(2, what, std::strlen(what));
+  (void)r;
+  std::abort();
+}
+
+void open_block(const char* start, Block& b) {
+  if (b.open++ == 0) mprotect(b.pages, b.pages_len, PROT_READ | PROT_WRITE);
+  (void)start;
+}
+void close_block(const char* start, Block& b) {
+  if (--b.open > 0) return;
+  if (!red_zone_intact(start, b)) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "cuda emulator: the red zone before the device allocation at %p (%zu bytes) was written\n",
+                  static_cast<const void*>(start), b.bytes);
+    die(msg);
+  }
+  mprotect(b.pages, b.pages_len, PROT_NONE);
+}
+
+// Opens the blocks that hold [p, p+bytes) for the host (copies); closes them when it goes.
+struct HostAccess {
+  std::vector<const char*> opened;
+  void add(const void* p, size_t bytes) {
+    if (!p || bytes == 0) return;
+    std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+    const char* c = static_cast<const char*>(p);
+    if (Block* b = block_of(c, bytes)) {
+      const char* start = std::prev(g_device_blocks.upper_bound(c))->first;
+      open_block(start, *b);
+      opened.push_back(start);
+    }
+  }
+  ~HostAccess() {
+    std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+    for (const char* s : opened) close_block(s, g_device_blocks.at(s));
+  }
+};
+
+// SIGSEGV/SIGBUS inside a device mapping: name the allocation and stop.
+struct sigaction g_old_segv, g_old_bus;
+void on_fault(int sig, siginfo_t* info, void* uc) {
+  const char* a = static_cast<const char*>(info->si_addr);
+  if (g_mem_mu.try_lock()) {
+    for (const auto& [start, b] : g_device_blocks) {
+      if (a < b.map || a >= b.map + b.map_len) continue;
+      char msg[320];
+      const char* where = a < b.pages ? "the guard page before"
+                          : a >= b.pages + b.pages_len ? "the guard page after"
+                          : a < start ? "the red zone before"
+                          : "closed device memory (the host side, or a kernel not given a pointer to it) in";
+      std::snprintf(msg, sizeof msg,
+                    "cuda emulator: access to %p, %s the device allocation at %p (%zu bytes; offset %td)\n",
+                    static_cast<const void*>(a), where, static_cast<const void*>(start), b.bytes, a - start);
+      die(msg);
+    }
+    g_mem_mu.unlock();
+  }
+  // Not ours: the previous handler (or the default action).
+  struct sigaction& old = sig == SIGSEGV ? g_old_segv : g_old_bus;
+  if (old.sa_flags & SA_SIGINFO) {
+    if (old.sa_sigaction) return old.sa_sigaction(sig, info, uc);
+  } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler) {
+    return old.sa_handler(sig);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+void install_fault_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+    sigaction(SIGBUS, &sa, &g_old_bus);
+  });
+}
+
+// __shared__ arrays seen, with the block (g_stats.blocks) that last poisoned each.
+std::unordered_map<const void*, uint64_t> g_shared;
 
 // ---- scheduler ----
 enum class State { Runnable, AtBlock, AtWarp, Done };
@@ -78,7 +205,7 @@ struct BlockRun {
   uint64_t cells[1024];
 };
 
-std::mutex g_launch_mu;
+std::recursive_mutex g_launch_mu;  // held from a launch's argument checks to its end
 BlockRun* g_run = nullptr;
 constexpr size_t kStack = 128 * 1024;
 std::vector<std::unique_ptr<char[]>> g_stacks;
@@ -212,11 +339,86 @@ void warp_exchange(const void* value, size_t bytes, int src_lane, void* out) {
   wait_here(State::AtWarp);  // every lane has read before any cell is overwritten
 }
 
+// The blocks the current launch opened (under g_launch_mu: launches are serialized).
+std::vector<const char*> g_launch_open;
+
+void open_for_launch(const char* c) {
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+  auto it = g_device_blocks.upper_bound(c);
+  if (it == g_device_blocks.begin()) return;
+  --it;
+  if (c < it->first || c > it->first + it->second.bytes) return;  // one past the end is still that block's
+  if (std::find(g_launch_open.begin(), g_launch_open.end(), it->first) != g_launch_open.end()) return;
+  open_block(it->first, it->second);
+  g_launch_open.push_back(it->first);
+}
+
+void close_launch() {
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+  for (const char* s : g_launch_open) close_block(s, g_device_blocks.at(s));
+  g_launch_open.clear();
+}
+
 bool check_pointer_arg(const void* p) {
-  if (!p || is_device(p, 1)) return true;
+  if (!p || is_device(p, 1)) {
+    if (p) open_for_launch(static_cast<const char*>(p));
+    return true;
+  }
   std::fprintf(stderr, "cuda emulator: a kernel argument %p is not device memory\n", p);
   fail(cudaErrorInvalidDevicePointer);
   return false;
+}
+
+// Whether `a` is a mapped page of this process (mincore fails with ENOMEM otherwise).
+bool mapped(uintptr_t a) {
+  unsigned char v;
+  const uintptr_t page = a & ~(uintptr_t{g_page} - 1);
+  return mincore(reinterpret_cast<void*>(page), g_page, &v) == 0;
+}
+
+bool check_struct_arg(const void* arg, size_t bytes) {
+  // Every aligned 8-byte word: a device pointer opens its block; a word that
+  // points into mapped host memory is a host pointer the kernel would fault on.
+  for (size_t o = 0; o + sizeof(uintptr_t) <= bytes; o += sizeof(uintptr_t)) {
+    uintptr_t w;
+    std::memcpy(&w, static_cast<const char*>(arg) + o, sizeof w);
+    if (w < 65536 || w >= (uintptr_t{1} << 47)) continue;  // not a user-space address
+    const char* c = reinterpret_cast<const char*>(w);
+    bool dev;
+    {
+      std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
+      auto it = g_device_blocks.upper_bound(c);
+      dev = it != g_device_blocks.begin() && c >= std::prev(it)->second.map &&
+            c < std::prev(it)->second.map + std::prev(it)->second.map_len;
+    }
+    if (dev) {
+      open_for_launch(c);
+      continue;
+    }
+    if (mapped(w)) {
+      std::fprintf(stderr, "cuda emulator: a kernel's struct argument holds a host pointer %p (at byte %zu of %zu)\n",
+                   static_cast<const void*>(c), o, bytes);
+      fail(cudaErrorInvalidDevicePointer);
+      return false;
+    }
+  }
+  return true;
+}
+
+void shared_fresh(void* p, size_t bytes) {
+  // The first thread of a block to reach the declaration poisons it, before any thread uses it.
+  uint64_t& seen = g_shared[p];
+  if (seen == g_stats.blocks) return;
+  seen = g_stats.blocks;
+  std::memset(p, 0xFF, bytes);
+}
+
+bool shuffle_blocks() {
+  static const bool on = [] {
+    const char* v = std::getenv("EC_CUDA_EMU_BLOCKS");
+    return v && std::string(v) == "shuffle";
+  }();
+  return on;
 }
 
 void run_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::function<void()>& body) {
@@ -229,7 +431,10 @@ void run_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::funct
     fail(cudaErrorInvalidConfiguration);
     return;
   }
-  std::lock_guard<std::mutex> lk(g_launch_mu);
+  std::lock_guard<std::recursive_mutex> lk(g_launch_mu);
+  struct Closer {
+    ~Closer() { close_launch(); }
+  } closer;
   BlockRun run;
   run.body = &body;
   run.n = static_cast<int>(threads);
@@ -238,9 +443,18 @@ void run_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::funct
   g_gridDim = grid;
   g_blockDim = block;
   ++g_stats.launches;
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
+  const uint64_t nblocks = uint64_t{grid.x} * grid.y * grid.z;
+  std::vector<uint64_t> order;
+  if (shuffle_blocks() && nblocks > 1 && nblocks <= (uint64_t{1} << 24)) {
+    order.resize(nblocks);
+    for (uint64_t i = 0; i < nblocks; ++i) order[i] = i;
+    static std::mt19937_64 rng(0xec5eedu);
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  for (uint64_t k = 0; k < nblocks; ++k) {
+        const uint64_t i = order.empty() ? k : order[k];
+        const unsigned x = static_cast<unsigned>(i % grid.x), y = static_cast<unsigned>((i / grid.x) % grid.y),
+                       z = static_cast<unsigned>(i / (uint64_t{grid.x} * grid.y));
         g_blockIdx = {x, y, z};
         ++g_stats.blocks;
         const std::string why = run_block(run);
@@ -255,8 +469,14 @@ void run_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::funct
   g_run = outer;
 }
 
+LaunchGuard::LaunchGuard() { g_launch_mu.lock(); }
+LaunchGuard::~LaunchGuard() {
+  close_launch();
+  g_launch_mu.unlock();
+}
+
 Stats stats() {
-  std::lock_guard<std::mutex> lk(g_launch_mu);
+  std::lock_guard<std::recursive_mutex> lk(g_launch_mu);
   return g_stats;
 }
 
@@ -349,7 +569,7 @@ cudaError_t cudaDriverGetVersion(int* v) {
   return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
-  std::lock_guard<std::mutex> lk(g_mem_mu);
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
   *total_bytes = kTotalMemory;
   *free_bytes = kTotalMemory - std::min(g_device_bytes, kTotalMemory);
   return cudaSuccess;
@@ -357,24 +577,39 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
-  std::lock_guard<std::mutex> lk(g_mem_mu);
+  install_fault_handler();
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
   if (bytes == 0) bytes = 1;
   if (g_device_bytes + bytes > kTotalMemory) return fail(cudaErrorMemoryAllocation);
-  void* q = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  if (!q) return fail(cudaErrorMemoryAllocation);
-  g_device_blocks.emplace(static_cast<const char*>(q), bytes);
+  // Guard page, data pages, guard page; the data (16-byte aligned) ends as near the page end as
+  // alignment allows, so reading past it faults; the bytes before it are the red zone.
+  const size_t data = (bytes + 15) / 16 * 16;
+  const size_t pages_len = (data + g_page - 1) / g_page * g_page;
+  const size_t map_len = pages_len + 2 * g_page;
+  void* m = mmap(nullptr, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
+  Block b{bytes, static_cast<char*>(m), map_len, static_cast<char*>(m) + g_page, pages_len};
+  char* start = b.pages + pages_len - data;
+  mprotect(b.pages, pages_len, PROT_READ | PROT_WRITE);
+  std::memset(b.pages, kCanary, static_cast<size_t>(start - b.pages));
+  std::memset(start, 0xFF, bytes);  // fresh device memory holds garbage (NaN as float)
+  mprotect(b.pages, pages_len, PROT_NONE);
+  g_device_blocks.emplace(start, b);
   g_device_bytes += bytes;
-  *p = q;
+  *p = start;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
-  std::lock_guard<std::mutex> lk(g_mem_mu);
+  std::lock_guard<std::recursive_mutex> lk(g_mem_mu);
   auto it = g_device_blocks.find(static_cast<const char*>(p));
   if (it == g_device_blocks.end()) return fail(cudaErrorInvalidDevicePointer);
-  g_device_bytes -= it->second;
+  Block& b = it->second;
+  open_block(it->first, b);
+  close_block(it->first, b);  // checks the red zone
+  g_device_bytes -= b.bytes;
+  munmap(b.map, b.map_len);
   g_device_blocks.erase(it);
-  std::free(p);
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
@@ -399,6 +634,9 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
                  static_cast<int>(kind), src_dev ? "device" : "host", src, dst_dev ? "device" : "host", dst, bytes);
     return fail(cudaErrorInvalidValue);
   }
+  HostAccess access;
+  access.add(dst, bytes);
+  access.add(src, bytes);
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -407,6 +645,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 }
 cudaError_t cudaMemset(void* p, int v, size_t bytes) {
   if (bytes && !is_device(p, bytes)) return fail(cudaErrorInvalidValue);
+  HostAccess access;
+  access.add(p, bytes);
   std::memset(p, v, bytes);
   return cudaSuccess;
 }

@@ -3,7 +3,14 @@
 // pinned here. Built only into eyecandy_cuda_emu_tests.
 #ifdef EC_CUDA_EMULATOR
 #include <cuda_runtime.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "../test.h"
@@ -45,6 +52,32 @@ __global__ void deadlock_kernel(float* p) {
 
 __global__ void write_kernel(float* p) { p[threadIdx.x] = 1.f; }
 
+// Reads p[i] (any i, even out of bounds) into out[0].
+__global__ void read_at_kernel(const float* p, long i, float* out) { out[0] = p[i]; }
+__global__ void write_at_kernel(float* p, long i) { p[i] = 7.f; }
+
+struct WithPointer {
+  float* p;
+  int n;
+};
+__global__ void struct_fill_kernel(WithPointer a) {
+  if (static_cast<int>(threadIdx.x) < a.n) a.p[threadIdx.x] = 3.f;
+}
+
+// Reads a shared array no thread wrote: the emulator poisons it per block (NaN).
+__global__ void uninit_shared_kernel(float* out) {
+  __shared__ float s[32];
+  ::ec_emu::shared_fresh(s, sizeof(s));  // what rewrite.py adds after a __shared__ declaration
+  if (threadIdx.x == 1) s[1] = 2.f;
+  __syncthreads();
+  out[blockIdx.x * 2 + threadIdx.x] = s[threadIdx.x];
+}
+
+// Each block takes the next ticket, so out[block] is the order it ran in.
+__global__ void order_kernel(int* counter, int* out) {
+  if (threadIdx.x == 0) out[blockIdx.x] = counter[0]++;
+}
+
 template <class T>
 T* device(size_t n) {
   void* p = nullptr;
@@ -52,7 +85,106 @@ T* device(size_t n) {
   return static_cast<T*>(p);
 }
 
+// Runs f in a child process; its exit ("exit N" or "signal N") and stderr.
+std::string in_child(const std::function<void()>& f) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    f();
+    std::fflush(stderr);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "signal " + std::to_string(WTERMSIG(status))) +
+         ": " + err;
+}
+
 }  // namespace
+
+TEST(cuda_emulator_out_of_bounds_read_stops_the_process) {
+  float* d = device<float>(100);
+  float* out = device<float>(1);
+  // In bounds: fine (fresh device memory reads as NaN, as garbage would).
+  (::ec_emu::Launch(1, 1) % [&](auto&&... a) { read_at_kernel(a...); })(d, 99L, out);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  // One past the end: the guard page.
+  const std::string r = in_child([&] { (::ec_emu::Launch(1, 1) % [&](auto&&... a) { read_at_kernel(a...); })(d, 100L, out); });
+  if (r.find("signal 6") != 0 || r.find("the guard page after the device allocation") == std::string::npos)
+    EC_FAIL("expected an abort naming the guard page, got: " << r);
+  // Before the start: the red zone (written) or the guard page (read).
+  const std::string w = in_child([&] { (::ec_emu::Launch(1, 1) % [&](auto&&... a) { write_at_kernel(a...); })(d, -1L); });
+  if (w.find("signal 6") != 0 || w.find("the red zone before the device allocation") == std::string::npos)
+    EC_FAIL("expected an abort naming the red zone, got: " << w);
+  cudaFree(d);
+  cudaFree(out);
+}
+
+TEST(cuda_emulator_host_cannot_touch_device_memory) {
+  float* d = device<float>(16);
+  CHECK(cudaMemset(d, 0, 16 * sizeof(float)) == cudaSuccess);
+  const std::string r = in_child([&] { std::printf("%f\n", static_cast<double>(d[3])); });
+  if (r.find("signal 6") != 0 || r.find("closed device memory") == std::string::npos)
+    EC_FAIL("expected an abort naming closed device memory, got: " << r);
+  cudaFree(d);
+}
+
+TEST(cuda_emulator_struct_arguments) {
+  float* d = device<float>(8);
+  (::ec_emu::Launch(1, 8) % [&](auto&&... a) { struct_fill_kernel(a...); })(WithPointer{d, 8});
+  CHECK(cudaGetLastError() == cudaSuccess);
+  float h[8];
+  CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (float v : h) CHECK(v == 3.f);
+  std::printf("(the next cuda emulator line on stderr is expected)\n");
+  (::ec_emu::Launch(1, 8) % [&](auto&&... a) { struct_fill_kernel(a...); })(WithPointer{h, 8});
+  CHECK(cudaGetLastError() == cudaErrorInvalidDevicePointer);
+  for (float v : h) CHECK(v == 3.f);  // the kernel did not run
+  cudaFree(d);
+}
+
+TEST(cuda_emulator_poisons_uninitialised_shared_memory) {
+  float* d = device<float>(4);
+  (::ec_emu::Launch(2, 2) % [&](auto&&... a) { uninit_shared_kernel(a...); })(d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  float h[4];
+  CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost) == cudaSuccess);
+  // Thread 0 of each block read s[0], which no thread wrote: NaN in both blocks (poisoned again
+  // for block 1, though block 0 left nothing there either); s[1] was written.
+  CHECK(std::isnan(h[0]) && std::isnan(h[2]));
+  CHECK(h[1] == 2.f && h[3] == 2.f);
+  cudaFree(d);
+}
+
+TEST(cuda_emulator_block_order) {
+  const int n = 64;
+  int* counter = device<int>(1);
+  int* out = device<int>(n);
+  CHECK(cudaMemset(counter, 0, sizeof(int)) == cudaSuccess);
+  (::ec_emu::Launch(n, 1) % [&](auto&&... a) { order_kernel(a...); })(counter, out);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  std::vector<int> h(n);
+  CHECK(cudaMemcpy(h.data(), out, n * sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess);
+  int in_order = 0;
+  for (int b = 0; b < n; ++b) in_order += h[b] == b;
+  const char* mode = std::getenv("EC_CUDA_EMU_BLOCKS");
+  if (mode && std::string(mode) == "shuffle")
+    CHECK(in_order < n / 2);  // shuffled
+  else
+    CHECK(in_order == n);
+  cudaFree(counter);
+  cudaFree(out);
+}
 
 TEST(cuda_emulator_barrier_orders_threads) {
   int* d = device<int>(2 * 64);

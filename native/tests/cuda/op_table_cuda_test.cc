@@ -6,7 +6,7 @@
 // forward/backward passes leave cudaMemGetInfo unchanged).
 //
 // Every test name starts with "cuda" (`eyecandy_tests cuda` runs them all).
-// Without a device each prints a skip line and passes: CI has no GPU.
+// Without a device each is reported as skipped (CI has no GPU).
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -36,11 +36,12 @@ const float kSentinel = -12345.25f;
 
 Backend& gpu() { return backend_by_name("cuda"); }
 
-// True when a CUDA device answers; otherwise prints the skip line.
+// True when a CUDA device answers; otherwise the test is skipped (SKIP throws),
+// so it counts as skipped, never as passed.
 bool ready(const char* test) {
   static std::string why;
   static const bool ok = gpu().available(&why);
-  if (!ok) std::printf("skip  %s: %s\n", test, why.c_str());
+  if (!ok) SKIP(why);
   return ok;
 }
 
@@ -371,14 +372,17 @@ const bool registered = [] {
 using namespace ec;
 
 TEST(cuda_backend_availability) {
+  if (!test::ready("cuda_backend_availability")) return;
+  Backend& b = backend_by_name("cuda");
+  for (int k = 0; k < kOpCount; ++k) CHECK(b.supports(OpCall{static_cast<Op>(k), NoAttrs{}}));
+}
+
+// Without a device (CI): a clear reason, Programs refuse with it, allocation
+// throws ec::Error (no abort). Its name lacks "cuda": it runs with the CPU tests.
+TEST(no_gpu_device_is_a_clear_error) {
   std::string why;
   Backend& b = backend_by_name("cuda");
-  if (b.available(&why)) {
-    for (int k = 0; k < kOpCount; ++k) CHECK(b.supports(OpCall{static_cast<Op>(k), NoAttrs{}}));
-    return;
-  }
-  // No device: a clear reason, Programs refuse with it, allocation throws ec::Error (no abort).
-  std::printf("skip  cuda_backend_availability (device part): %s\n", why.c_str());
+  if (b.available(&why)) SKIP("a CUDA device is present");
   if (why.rfind("no CUDA device", 0) != 0) EC_FAIL("unexpected reason: " << why);
   CHECK_THROWS((void)Program(test::style_graph(), b), "cuda backend: no CUDA device");
   CHECK_THROWS(b.alloc({4}), "cuda: ");
@@ -605,6 +609,6 @@ TEST(cuda_memory_conv_repeat_1000) {
 
 #else  // no CUDA in this build
 
-TEST(cuda_not_compiled) { std::printf("skip  cuda: the CUDA backend is not compiled in this build\n"); }
+TEST(cuda_not_compiled) { SKIP("the CUDA backend is not compiled in this build"); }
 
 #endif

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The native tests under sanitizers, in their own build folder (C++ only: the
+# CUDA backend is left out, the CPU tests run).
+#   scripts/sanitize.sh              AddressSanitizer + UndefinedBehaviorSanitizer (build-asan)
+#   scripts/sanitize.sh thread 2 8   ThreadSanitizer, the tests at 2 and then 8 pool threads (build-tsan)
+# Extra arguments after the thread counts are test filters (eyecandy_tests NAME...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:-address,undefined}
+shift || true
+THREADS=()
+while [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; do THREADS+=("$1"); shift; done
+[ ${#THREADS[@]} -gt 0 ] || THREADS=(2)
+FILTER=("$@")
+[ ${#FILTER[@]} -gt 0 ] || FILTER=(-cuda)
+DIR=build-asan
+[ "$KIND" = thread ] && DIR=build-tsan
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+cmake -S . -B "$DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DEYECANDY_TESTS=ON -DEYECANDY_ADDON=OFF \
+  -DEYECANDY_CUDA=OFF -DEYECANDY_FUZZ=ON -DEYECANDY_SANITIZE="$KIND" > "$DIR.configure.log"
+cmake --build "$DIR" --target eyecandy_tests -j "$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+for t in "${THREADS[@]}"; do
+  echo "== eyecandy_tests ${FILTER[*]} under $KIND, EYECANDY_THREADS=$t"
+  start=$SECONDS
+  EYECANDY_THREADS=$t "$DIR/eyecandy_tests" "${FILTER[@]}" > "$DIR/tests-$t.log" 2>&1 || {
+    grep -v '^ok ' "$DIR/tests-$t.log" | tail -60
+    exit 1
+  }
+  echo "$(tail -1 "$DIR/tests-$t.log") in $((SECONDS - start)) s"
+done
