@@ -69,6 +69,7 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit NativeProgram(const Napi::CallbackInfo& info);
+  ~NativeProgram() override;
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);     // [async] rejects with ec::Error text
@@ -83,6 +84,15 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
   Napi::Value BackendName(const Napi::CallbackInfo& info);
   std::shared_ptr<Program> program_;
   int64_t weight_bytes_ = 0;  // the parameters' storage at compile time (shared storages once)
+  // What the Program holds beyond its weights (kept activations, buffer pool), as last reported
+  // to the JS engine as external memory; updated on the JS thread after each call that changes it.
+  struct Reported {
+    napi_env env = nullptr;
+    int64_t bytes = 0;
+    bool dead = false;
+  };
+  std::shared_ptr<Reported> reported_ = std::make_shared<Reported>();
+  static void Report(const std::shared_ptr<Program>& program, Reported& r);
 };
 
 Graph graph_from_js(const Napi::Object& desc);

@@ -104,6 +104,25 @@ NativeProgram::NativeProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     program_ = std::make_shared<Program>(std::move(g), backend_by_name(backend), options);
     return 0;
   });
+  reported_->env = env;
+}
+
+NativeProgram::~NativeProgram() {
+  if (reported_->bytes && reported_->env) {
+    int64_t total = 0;
+    napi_adjust_external_memory(reported_->env, -reported_->bytes, &total);
+  }
+  reported_->bytes = 0;
+  reported_->dead = true;  // a call still finishing reports nothing more
+}
+
+void NativeProgram::Report(const std::shared_ptr<Program>& program, Reported& r) {
+  if (r.dead || !r.env) return;
+  const int64_t now = program->retained_bytes() + program->pool_bytes();
+  if (now == r.bytes) return;
+  int64_t total = 0;
+  napi_adjust_external_memory(r.env, now - r.bytes, &total);
+  r.bytes = now;
 }
 
 // forward(feeds: {name: tensor}, taps: string[], keep: boolean, onDevice?: boolean) -> Promise<{name: tensor}>
@@ -116,9 +135,13 @@ Napi::Value NativeProgram::Forward(const Napi::CallbackInfo& info) {
   const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
   auto out = std::make_shared<TensorMap>();
   auto prog = program_;
+  auto reported = reported_;
   auto* w = new ProgramWorker(
       env, [=] { *out = prog->forward(*feeds, taps, keep, on_device); },
-      [=](Napi::Env e) -> Napi::Value { return tensors_to_js(e, *out); });
+      [=](Napi::Env e) -> Napi::Value {
+        Report(prog, *reported);
+        return tensors_to_js(e, *out);
+      });
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -134,9 +157,11 @@ Napi::Value NativeProgram::Backward(const Napi::CallbackInfo& info) {
   const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
   auto out = std::make_shared<BackwardResult>();
   auto prog = program_;
+  auto reported = reported_;
   auto* w = new ProgramWorker(
       env, [=] { *out = prog->backward(*seeds, params, want_inputs, on_device); },
       [=](Napi::Env e) -> Napi::Value {
+        Report(prog, *reported);
         Napi::Object o = Napi::Object::New(e);
         o.Set("inputs", tensors_to_js(e, out->inputs));
         o.Set("params", tensors_to_js(e, out->params));
@@ -195,6 +220,7 @@ Napi::Value NativeProgram::Release(const Napi::CallbackInfo& info) {
     program_->release();
     return 0;
   });
+  Report(program_, *reported_);
   return info.Env().Undefined();
 }
 
@@ -205,6 +231,7 @@ Napi::Value NativeProgram::Dispose(const Napi::CallbackInfo& info) {
     program_->dispose();
     return 0;
   });
+  Report(program_, *reported_);
   return info.Env().Undefined();
 }
 

@@ -2,6 +2,7 @@
 // tidy() keeping what it returns however it is nested, and tensors' native
 // buffers reported to V8 so that forgotten ones are collected in time.
 import { execFile } from 'child_process';
+import * as path from 'path';
 import { promisify } from 'util';
 
 import { Graph, memoryStats, Tensor, tidy } from '../../src/ts';
@@ -86,4 +87,33 @@ test('forgotten tensors are collected as their native size demands, without a fo
   const r = JSON.parse(stdout);
   expect(r.gc).toBe('undefined'); // no --expose-gc: only the engine's own collections
   expect((r.peak - r.start) / MiB).toBeLessThan(300);
+}, 60000);
+
+test('forgotten networks are collected with the activations they kept for backward', async () => {
+  // 120 networks each keeping 8 MiB for backward, none disposed: about 1 GB if the JS engine
+  // saw only their small handles. Runs the built package (dist/) in a child process.
+  const dist = path.resolve(__dirname, '../../dist');
+  const script = `
+    const { Graph, Tensor } = require(${JSON.stringify(dist)});
+    const x = Tensor.from(new Float32Array(1 << 20).fill(0.5), [1, 256, 256, 16]);
+    const start = process.memoryUsage.rss();
+    (async () => {
+      let peak = start;
+      for (let i = 0; i < 120; ++i) {
+        const g = new Graph();
+        g.input('x', [1, 256, 256, 16]);
+        g.relu('a', 'x');
+        g.relu('b', 'a');
+        g.sumSquares('loss', 'b');
+        const out = await g.compile().forward(x, { taps: ['loss'], grad: true });
+        out.loss.dispose();
+        await new Promise((r) => setImmediate(r));
+        peak = Math.max(peak, process.memoryUsage.rss());
+      }
+      process.stdout.write(JSON.stringify({ start, peak, gc: typeof gc }));
+    })();`;
+  const { stdout } = await run(process.execPath, ['-e', script], { maxBuffer: 1 << 20 });
+  const r = JSON.parse(stdout);
+  expect(r.gc).toBe('undefined');
+  expect((r.peak - r.start) / MiB).toBeLessThan(400);
 }, 60000);

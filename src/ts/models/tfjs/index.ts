@@ -28,7 +28,7 @@ function bytesPer(spec: WeightSpec): number {
   throw new Error(`weight '${spec.name}' has dtype ${spec.dtype}${q ? ` quantized as ${q}` : ''}; expected float32, int32 or uint8/uint16/float16 quantization`);
 }
 
-/** How a weight's bytes decode (see Tensor.fill), with its scale and min for affine quantization. */
+/** How a weight's bytes decode (see ValueEncoding), with its scale and min for affine quantization. */
 function encodingOf(spec: WeightSpec): [ValueEncoding, number?, number?] {
   const q = spec.quantization;
   if (q?.dtype === 'uint8' || q?.dtype === 'uint16') {
@@ -80,29 +80,38 @@ async function readGroup(who: string, dir: string, gi: number, group: ManifestGr
     }
   };
   advance();
-  for (const [si, p] of group.paths.entries()) {
-    let shard: Buffer;
-    try {
-      shard = await fs.promises.readFile(path.join(dir, p));
-    } catch (err) {
-      throw new Error(`${who} lists weight shard '${p}' which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-    if (shard.length !== sizes[si]) throw new Error(`${who}: weight shard '${p}' changed size while it was read`);
-    let bytes = carry.length ? Buffer.concat([carry, shard]) : shard;
-    while (bytes.length && wi < plan.length) {
-      const w = plan[wi];
-      const take = Math.min(w.count - written, Math.floor(bytes.length / w.width));
-      if (take === 0) break; // less than one value left: it continues in the next shard
-      target ??= Tensor.zeros(w.spec.shape);
-      const [encoding, scale, min] = w.encoding;
-      target.handle.write(written, bytes.subarray(0, take * w.width), encoding, scale, min);
-      written += take;
-      bytes = bytes.subarray(take * w.width);
-      advance();
-    }
-    carry = Buffer.from(bytes);
+  try {
+    await fill();
+  } catch (err) {
+    target?.dispose(); // the weight being filled; the finished ones are in `weights`
+    throw err;
   }
   target?.dispose();
+
+  async function fill(): Promise<void> {
+    for (const [si, p] of group.paths.entries()) {
+      let shard: Buffer;
+      try {
+        shard = await fs.promises.readFile(path.join(dir, p));
+      } catch (err) {
+        throw new Error(`${who} lists weight shard '${p}' which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+      if (shard.length !== sizes[si]) throw new Error(`${who}: weight shard '${p}' changed size while it was read`);
+      let bytes = carry.length ? Buffer.concat([carry, shard]) : shard;
+      while (bytes.length && wi < plan.length) {
+        const w = plan[wi];
+        const take = Math.min(w.count - written, Math.floor(bytes.length / w.width));
+        if (take === 0) break; // less than one value left: it continues in the next shard
+        target ??= Tensor.zeros(w.spec.shape);
+        const [encoding, scale, min] = w.encoding;
+        target.handle.write(written, bytes.subarray(0, take * w.width), encoding, scale, min);
+        written += take;
+        bytes = bytes.subarray(take * w.width);
+        advance();
+      }
+      carry = Buffer.from(bytes);
+    }
+  }
 }
 
 /** Reads a TF.js layers model from its model.json path. */
