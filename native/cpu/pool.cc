@@ -129,37 +129,53 @@ void max_pool_backward(const OpCall& call, const Inputs& in, const Tensor&, cons
   const float* gy = dy.data();
   float* dx = din[0]->data();
   const int64_t C = p.c;
-  const int64_t work = g.out_h * g.out_w * g.kernel_h * g.kernel_w + g.in_h * g.in_w;
-  for_image_channels(p.n, C, work, [&](int64_t n, int64_t c0, int64_t c1) {
+  // Routes dy of output cell (n, oh, ow), channels [c0, c1), to its argmax.
+  auto route = [&](int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t c1) {
     float* dxn = dx + n * g.in_h * g.in_w * C;
-    zero_channels(dxn, g.in_h * g.in_w, C, c0, c1);
     float best[kChannelBlock];
     int64_t arg[kChannelBlock];
     const int64_t cb = c1 - c0;
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const Window w = window_at(g, oh, ow);
-        if (w.hl == w.hh || w.wl == w.wh) continue;  // no real cell, nothing to route
-        // Re-derive the argmax; strict '>' keeps the first maximal tap in scan order.
-        const int64_t pix0 = (w.h0 + static_cast<int64_t>(w.hl) * g.dilation_h) * g.in_w + w.w0 +
-                             static_cast<int64_t>(w.wl) * g.dilation_w;
-        std::copy(x + (n * g.in_h * g.in_w + pix0) * C + c0, x + (n * g.in_h * g.in_w + pix0) * C + c1, best);
-        std::fill(arg, arg + cb, pix0);
-        for (int kh = w.hl; kh < w.hh; ++kh) {
-          const int64_t ih = w.h0 + static_cast<int64_t>(kh) * g.dilation_h;
-          for (int kw = w.wl; kw < w.wh; ++kw) {
-            const int64_t pix = ih * g.in_w + w.w0 + static_cast<int64_t>(kw) * g.dilation_w;
-            const float* xp = x + (n * g.in_h * g.in_w + pix) * C + c0;
-            for (int64_t c = 0; c < cb; ++c) {
-              const bool take = xp[c] > best[c];
-              best[c] = take ? xp[c] : best[c];
-              arg[c] = take ? pix : arg[c];
-            }
-          }
+    const Window w = window_at(g, oh, ow);
+    if (w.hl == w.hh || w.wl == w.wh) return;  // no real cell, nothing to route
+    // Re-derive the argmax; strict '>' keeps the first maximal tap in scan order.
+    const int64_t pix0 = (w.h0 + static_cast<int64_t>(w.hl) * g.dilation_h) * g.in_w + w.w0 +
+                         static_cast<int64_t>(w.wl) * g.dilation_w;
+    std::copy(x + (n * g.in_h * g.in_w + pix0) * C + c0, x + (n * g.in_h * g.in_w + pix0) * C + c1, best);
+    std::fill(arg, arg + cb, pix0);
+    for (int kh = w.hl; kh < w.hh; ++kh) {
+      const int64_t ih = w.h0 + static_cast<int64_t>(kh) * g.dilation_h;
+      for (int kw = w.wl; kw < w.wh; ++kw) {
+        const int64_t pix = ih * g.in_w + w.w0 + static_cast<int64_t>(kw) * g.dilation_w;
+        const float* xp = x + (n * g.in_h * g.in_w + pix) * C + c0;
+        for (int64_t c = 0; c < cb; ++c) {
+          const bool take = xp[c] > best[c];
+          best[c] = take ? xp[c] : best[c];
+          arg[c] = take ? pix : arg[c];
         }
-        const float* gp = gy + ((n * g.out_h + oh) * g.out_w + ow) * C + c0;
-        for (int64_t c = 0; c < cb; ++c) dxn[arg[c] * C + c0 + c] += gp[c];
       }
+    }
+    const float* gp = gy + ((n * g.out_h + oh) * g.out_w + ow) * C + c0;
+    for (int64_t c = 0; c < cb; ++c) dxn[arg[c] * C + c0 + c] += gp[c];
+  };
+  const int64_t span_h = static_cast<int64_t>(g.kernel_h - 1) * g.dilation_h + 1;
+  if (g.stride_h >= span_h) {
+    // Windows of different output rows never share an input row (VGG's 2x2/2
+    // pools): zero dx, then output rows in parallel, all channels each.
+    const int64_t total = din[0]->numel();
+    parallel_for(0, total, 1 << 16, [&](int64_t a, int64_t b) { std::fill(dx + a, dx + b, 0.f); });
+    const int64_t per_row = std::max<int64_t>(1, g.out_w * C * g.kernel_h * g.kernel_w);
+    parallel_for(0, p.n * g.out_h, std::max<int64_t>(1, 32768 / per_row), [&](int64_t a, int64_t b) {
+      for (int64_t r = a; r < b; ++r)
+        for (int64_t ow = 0; ow < g.out_w; ++ow)
+          for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) route(r / g.out_h, r % g.out_h, ow, c0, std::min(C, c0 + kChannelBlock));
+    });
+    return;
+  }
+  const int64_t work = g.out_h * g.out_w * g.kernel_h * g.kernel_w + g.in_h * g.in_w;
+  for_image_channels(p.n, C, work, [&](int64_t n, int64_t c0, int64_t c1) {
+    zero_channels(dx + n * g.in_h * g.in_w * C, g.in_h * g.in_w, C, c0, c1);
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) route(n, oh, ow, c0, c1);
   });
 }
 

@@ -240,44 +240,56 @@ EC_W_INLINE void output_tiles(const WinoConv& c, const float* M, int64_t t0, int
   }
 }
 
-// Rows [c0, c1) of every point's filter matrix from w [3,3,C,K] (HWIO).
-template <int VW>
-EC_W_INLINE void filter_rows(const WinoConv& c, const float* w, int64_t c0, int64_t c1, const PackedB& L, float* U) {
-  using Vec = typename WVec<VW>::type;
-  const int64_t C = c.C, K = c.K, tap = C * K, us = L.floats();
-  auto one = [&](auto zero, int64_t ci, int64_t k) {
-    using T = decltype(zero);
-    const float* g = w + ci * K + k;
-    T t[6][3];
-    for (int kw = 0; kw < 3; ++kw) {
-      T o[6];
-      g6<T>(ld<T>(g + (0 * 3 + kw) * tap), ld<T>(g + (1 * 3 + kw) * tap), ld<T>(g + (2 * 3 + kw) * tap), o);
-      for (int i = 0; i < 6; ++i) t[i][kw] = o[i];
-    }
-    const int64_t off = L.at(ci, k);
+// Floats from one point's packed filter to the next: padded off a power of
+// two (with 36 streams 2^k apart every write would land in the same cache sets).
+int64_t point_stride(const PackedB& L) { return L.floats() + 32; }
+
+// One filter row ci, columns [k, k + width of T): all 6x6 points of rows [i0, i1).
+template <class T>
+EC_W_INLINE void filter_one(const float* w, int64_t K, int64_t tap, int64_t ci, int64_t k, const PackedB& L, float* U,
+                            int64_t us, int i0, int i1) {
+  const float* g = w + ci * K + k;
+  T t[6][3];
+#pragma GCC unroll 3
+  for (int kw = 0; kw < 3; ++kw) {
+    T o[6];
+    g6<T>(ld<T>(g + (0 * 3 + kw) * tap), ld<T>(g + (1 * 3 + kw) * tap), ld<T>(g + (2 * 3 + kw) * tap), o);
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; ++i) {
-      T o[6];
-      g6<T>(t[i][0], t[i][1], t[i][2], o);
-#pragma GCC unroll 6
-      for (int j = 0; j < 6; ++j) st<T>(U + (i * 6 + j) * us + off, o[j]);
-    }
-  };
-  // Vector runs must stay inside one nr-wide panel of the packed layout.
-  const bool vec_ok = L.nr % VW == 0;
-  for (int64_t ci = c0; ci < c1; ++ci) {
-    int64_t k = 0;
-    if (vec_ok)
-      for (; k + VW <= K; k += VW) one(Vec{}, ci, k);
-    for (; k < K; ++k) one(0.f, ci, k);
+    for (int i = 0; i < 6; ++i) t[i][kw] = o[i];
   }
+  const int64_t off = L.at(ci, k);
+  for (int i = i0; i < i1; ++i) {
+    T o[6];
+    g6<T>(t[i][0], t[i][1], t[i][2], o);
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) st<T>(U + ((i - i0) * 6 + j) * us + off, o[j]);
+  }
+}
+
+// Rows [c0, c1) of the filter matrices of transform rows [i0, i1) (point
+// (i, j) at U + ((i - i0) * 6 + j) * stride) from w [3,3,C,K] (HWIO).
+template <int VW>
+EC_W_INLINE void filter_rows(const WinoConv& c, const float* w, int64_t c0, int64_t c1, const PackedB& L, float* U,
+                             int i0, int i1) {
+  using Vec = typename WVec<VW>::type;
+  const int64_t K = c.K, tap = c.C * K, us = point_stride(L);
+  // Vector runs must stay inside one nr-wide panel of the packed layout.
+  // Rows inner: consecutive rows of one panel are adjacent, so each output
+  // stream is written sequentially.
+  const bool vec_ok = L.nr % VW == 0;
+  int64_t k = 0;
+  if (vec_ok)
+    for (; k + VW <= K; k += VW)
+      for (int64_t ci = c0; ci < c1; ++ci) filter_one<Vec>(w, K, tap, ci, k, L, U, us, i0, i1);
+  for (; k < K; ++k)
+    for (int64_t ci = c0; ci < c1; ++ci) filter_one<float>(w, K, tap, ci, k, L, U, us, i0, i1);
 }
 
 struct WinoIsa {
   void (*in)(const WinoConv&, const float*, int64_t, int64_t, int64_t, int64_t, float*);
   void (*out)(const WinoConv&, const float*, int64_t, int64_t, int64_t, int64_t, const float*, float*,
               const Epilogue&);
-  void (*filt)(const WinoConv&, const float*, int64_t, int64_t, const PackedB&, float*);
+  void (*filt)(const WinoConv&, const float*, int64_t, int64_t, const PackedB&, float*, int, int);
 };
 
 #define EC_WINO_ISA(name, attr, VW)                                                                              \
@@ -289,8 +301,9 @@ struct WinoIsa {
                        const float* bias, float* y, const Epilogue& ep) {                                       \
     output_tiles<VW>(c, M, t0, t1, tb, T, bias, y, ep);                                                         \
   }                                                                                                             \
-  attr void name##_filt(const WinoConv& c, const float* w, int64_t c0, int64_t c1, const PackedB& L, float* U) { \
-    filter_rows<VW>(c, w, c0, c1, L, U);                                                                        \
+  attr void name##_filt(const WinoConv& c, const float* w, int64_t c0, int64_t c1, const PackedB& L, float* U,   \
+                        int i0, int i1) {                                                                       \
+    filter_rows<VW>(c, w, c0, c1, L, U, i0, i1);                                                                \
   }                                                                                                             \
   const WinoIsa name##_wino = {name##_in, name##_out, name##_filt};
 
@@ -310,10 +323,11 @@ const WinoIsa& pick() {
   return generic_wino;
 }
 
-// Floats of the shared part: packed filters, plus the transposed filter when flipping.
-int64_t shared_floats(const WinoConv& c, bool flip) {
+// Floats of the shared part: packed filters (all 36 points, or with `grouped`
+// one transform row of 6 at a time), plus the transposed filter when flipping.
+int64_t shared_floats(const WinoConv& c, bool flip, bool grouped) {
   const PackedB L = packed_b_layout(c.C, c.K);
-  return 36 * L.floats() + (flip ? 9 * c.C * c.K : 0) + 16;
+  return (grouped ? 6 : 36) * point_stride(L) + (flip ? 9 * c.C * c.K : 0) + 16;
 }
 int64_t per_tile_floats(const WinoConv& c) { return 36 * (c.C + c.K); }
 
@@ -329,7 +343,7 @@ int64_t round_block(int64_t t, int64_t tiles) {
 // thread; at least 4 register-tile rows so each GEMM amortises its filter reads.
 WinoPlan wino_plan_small(const WinoConv& c) {
   const int64_t threads = num_threads();
-  const int64_t left = workspace_cap_bytes() / 4 - shared_floats(c, true);
+  const int64_t left = workspace_cap_bytes() / 4 - shared_floats(c, true, false);
   constexpr int64_t kCacheFloats = (int64_t{3} << 19) / 4;
   int64_t t = round_block(std::max<int64_t>(4 * gemm_mr(), kCacheFloats / per_tile_floats(c)), c.tiles());
   t = std::min(t, left / threads / per_tile_floats(c) / gemm_mr() * gemm_mr());
@@ -337,9 +351,11 @@ WinoPlan wino_plan_small(const WinoConv& c) {
   return {t, true};
 }
 
-// As many tiles as the workspace holds (at most all of them), one block at a time.
+// As many tiles as the workspace holds (at most all of them), one block at a
+// time, the filters transformed one transform row (6 points) at a time so
+// that they stay in cache for their GEMMs.
 WinoPlan wino_plan_large(const WinoConv& c) {
-  const int64_t left = workspace_cap_bytes() / 4 - shared_floats(c, true);
+  const int64_t left = workspace_cap_bytes() / 4 - shared_floats(c, true, true);
   int64_t t = left / per_tile_floats(c) / gemm_mr() * gemm_mr();
   if (t <= 0) return {};
   return {std::min(t, (c.tiles() + gemm_mr() - 1) / gemm_mr() * gemm_mr()), false};
@@ -351,32 +367,49 @@ void winograd_conv(const WinoConv& c, const WinoPlan& p, const float* x, const f
   const int64_t tiles = c.tiles();
   if (tiles == 0 || c.K == 0) return;
   const PackedB L = packed_b_layout(c.C, c.K);
-  const int64_t us = L.floats();
-  float* shared = workspace(kSlotShared, shared_floats(c, flip) + (p.per_thread ? 0 : p.block * per_tile_floats(c)));
+  const int64_t us = point_stride(L);
+  const bool grouped = !p.per_thread;
+  const int64_t shared_n = shared_floats(c, flip, grouped);
+  float* shared = workspace(kSlotShared, shared_n + (grouped ? p.block * per_tile_floats(c) : 0));
   float* U = shared;
   // Flipped: w is [3,3,K,C]; write the HWIO filter of the transposed conv,
   // wt[tap][ci][k] = w[8 - tap][k][ci], next to U.
   if (flip) {
-    float* wt = U + 36 * us;
+    float* wt = U + (grouped ? 6 : 36) * us;
     const int64_t C = c.C, K = c.K;
-    parallel_for(0, 9 * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, K)), [&](int64_t a, int64_t b) {
+    // In 16 x 16 blocks through a local tile: each cache line of w and wt is
+    // read or written whole, once (power-of-two strides alias in the cache).
+    constexpr int64_t B = 16;
+    const int64_t cb = (C + B - 1) / B, kb = (K + B - 1) / B;
+    parallel_for(0, 9 * cb, 1, [&](int64_t a, int64_t b) {
+      float tile[B][B];
       for (int64_t r = a; r < b; ++r) {
-        const int64_t tap = r / C, ci = r % C;
-        const float* src = w + (8 - tap) * K * C + ci;
-        float* dst = wt + r * K;
-        for (int64_t k = 0; k < K; ++k) dst[k] = src[k * C];
+        const int64_t tap = r / cb, c0 = r % cb * B, c1 = std::min(C, c0 + B);
+        const float* src = w + (8 - tap) * K * C;
+        float* dst = wt + tap * C * K;
+        for (int64_t k0 = 0; k0 < kb * B; k0 += B) {
+          const int64_t k1 = std::min(K, k0 + B);
+          for (int64_t k = k0; k < k1; ++k)
+            for (int64_t ci = c0; ci < c1; ++ci) tile[k - k0][ci - c0] = src[k * C + ci];
+          for (int64_t ci = c0; ci < c1; ++ci)
+            for (int64_t k = k0; k < k1; ++k) dst[ci * K + k] = tile[k - k0][ci - c0];
+        }
       }
     });
     w = wt;
   }
-  if (c.K % L.nr) std::memset(U, 0, sizeof(float) * 36 * us);  // the padding columns
-  parallel_for(0, c.C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, c.K)),
-               [&](int64_t a, int64_t b) { isa.filt(c, w, a, b, L, U); });
+  if (c.K % L.nr) std::memset(U, 0, sizeof(float) * (grouped ? 6 : 36) * us);  // the padding columns
+  auto transform_filters = [&](int i0, int i1) {
+    parallel_for(0, c.C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, c.K)),
+                 [&](int64_t a, int64_t b) { isa.filt(c, w, a, b, L, U, i0, i1); });
+  };
+  if (!grouped) transform_filters(0, 6);
 
   const int64_t T = p.block, C = c.C, K = c.K;
   const int64_t blocks = (tiles + T - 1) / T;
-  auto gemms = [&](float* V, float* M, int64_t n, int64_t p0, int64_t p1) {
-    for (int64_t q = p0; q < p1; ++q) gemm_packed(n, V + q * T * C, C, L, U + q * us, M + q * T * K, K);
+  // Points [p0, p1); their filters at U + (q - u0) * us.
+  auto gemms = [&](float* V, float* M, int64_t n, int64_t p0, int64_t p1, int64_t u0) {
+    for (int64_t q = p0; q < p1; ++q) gemm_packed(n, V + q * T * C, C, L, U + (q - u0) * us, M + q * T * K, K);
   };
   if (p.per_thread) {
     parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -385,19 +418,22 @@ void winograd_conv(const WinoConv& c, const WinoPlan& p, const float* x, const f
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t tb = b * T, te = std::min(tiles, tb + T);
         isa.in(c, x, tb, te, tb, T, V);
-        gemms(V, M, te - tb, 0, 36);
+        gemms(V, M, te - tb, 0, 36, 0);
         isa.out(c, M, tb, te, tb, T, bias, y, ep);
       }
     });
     return;
   }
-  float* V = shared + shared_floats(c, flip);
+  float* V = shared + shared_n;
   float* M = V + 36 * T * C;
   const int64_t tgrain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, 36 * std::max(C, K)));
   for (int64_t tb = 0; tb < tiles; tb += T) {
     const int64_t te = std::min(tiles, tb + T);
     parallel_for(tb, te, tgrain, [&](int64_t a, int64_t b) { isa.in(c, x, a, b, tb, T, V); });
-    parallel_for(0, 36, 1, [&](int64_t a, int64_t b) { gemms(V, M, te - tb, a, b); });
+    for (int i = 0; i < 6; ++i) {
+      transform_filters(i, i + 1);
+      parallel_for(6 * i, 6 * i + 6, 1, [&](int64_t a, int64_t b) { gemms(V, M, te - tb, a, b, 6 * i); });
+    }
     parallel_for(tb, te, tgrain, [&](int64_t a, int64_t b) { isa.out(c, M, a, b, tb, T, bias, y, ep); });
   }
 }
