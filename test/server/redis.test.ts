@@ -66,8 +66,8 @@ test('two workers, one killed mid-job: every job completes exactly once', async 
   }
   // Progress of the first job reaches the API node through BullMQ's events.
   const firstEvents = readEvents(`${server.url}/v1/jobs/${ids[0]}/events`);
-  await waitFor(async () => (a.out.some((l) => l.includes('started')) ? true : undefined), 60_000);
-  const victim = /job (\S+) started/.exec(a.out.find((l) => l.includes('started'))!)![1];
+  const started = () => a.out.map((l) => /job (\S+) started/.exec(l)?.[1]).find(Boolean);
+  const victim = await waitFor(async () => started(), 60_000);
   a.proc.kill('SIGKILL');
   for (const id of ids) await waitFor(async () => ((await json(await fetch(`${server.url}/v1/jobs/${id}`))).state === 'succeeded' ? true : undefined), 90_000);
   const ev = await firstEvents;
