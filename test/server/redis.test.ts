@@ -15,7 +15,7 @@ const sharedDir = path.join(tmp, 'jobs');
 let redis: ChildProcess;
 let url: string;
 let server: RunningServer;
-const workers: { proc: ChildProcess; out: string[] }[] = [];
+const workers: { proc: ChildProcess; readonly out: string[] }[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -28,9 +28,11 @@ function freePort(): Promise<number> {
 
 function startWorkerProcess() {
   const proc = spawn(process.execPath, [cli, 'worker', '--queue', url, '--model', modelOptions.model, '--mirror', modelOptions.mirror, '--cache-dir', modelOptions.cacheDir, '--shared-dir', sharedDir, '--lock-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const w = { proc, out: [] as string[] };
-  proc.stdout!.on('data', (d: Buffer) => w.out.push(...d.toString().split('\n').filter(Boolean)));
-  proc.stderr!.on('data', (d: Buffer) => w.out.push(...d.toString().split('\n').filter(Boolean)));
+  // Lines of stdout and stderr (chunks may cut a line; lines are split from the whole text).
+  let text = '';
+  const w = { proc, get out() { return text.split('\n').filter(Boolean); } };
+  proc.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (text += d.toString()));
   workers.push(w);
   return w;
 }
@@ -64,8 +66,8 @@ test('two workers, one killed mid-job: every job completes exactly once', async 
   }
   // Progress of the first job reaches the API node through BullMQ's events.
   const firstEvents = readEvents(`${server.url}/v1/jobs/${ids[0]}/events`);
-  await waitFor(async () => (a.out.some((l) => l.includes('started')) ? true : undefined), 60_000);
-  const victim = a.out.find((l) => l.includes('started'))!.split(' ')[3];
+  const started = () => a.out.map((l) => /job (\S+) started/.exec(l)?.[1]).find(Boolean);
+  const victim = await waitFor(async () => started(), 60_000);
   a.proc.kill('SIGKILL');
   for (const id of ids) await waitFor(async () => ((await json(await fetch(`${server.url}/v1/jobs/${id}`))).state === 'succeeded' ? true : undefined), 90_000);
   const ev = await firstEvents;

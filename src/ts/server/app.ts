@@ -154,8 +154,10 @@ export async function startServer(options: Partial<ServerOptions> & { model: str
       [status, code, message] = [413, 'upload_too_large', `the request exceeds the upload limits (${o.maxUploadBytes} bytes a file, 9 files): ${err.message}`];
     } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       [status, code, message] = [err.statusCode, (err.code ?? 'bad_request').toLowerCase(), err.message];
-    } else {
+    } else if (o.logger) {
       req.log.error(err);
+    } else {
+      process.stderr.write(`eyecandy serve: ${req.method} ${req.url}: ${err.stack ?? err.message}\n`);
     }
     if (status !== 500) metrics.rejections.inc({ code });
     reply.code(status).send(errorBody(status, code, message));

@@ -225,10 +225,11 @@ class RedisBackend implements Backend {
   /** An API node runs nothing itself: it stops taking jobs; workers finish theirs. */
   async close() {
     this.closing = true;
-    await this.events.close();
-    await this.queue.close();
-    this.conn.disconnect();
+    // The events connection sits in a blocking read: drop it rather than wait the read out.
     this.eventsConn.disconnect();
+    await this.events.close().catch(() => undefined);
+    await this.queue.close().catch(() => undefined);
+    this.conn.disconnect();
   }
 }
 
@@ -262,7 +263,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(graceMs: nu
         image: await fs.readFile(path.join(jobDir, 'image')),
         styles: await Promise.all(Array.from({ length: data.styles }, (_, i) => fs.readFile(path.join(jobDir, `style-${i}`)))),
       };
-      log(`job ${job.id} (${data.spec.task}) started`);
+      log(`job ${job.id} started (${data.spec.task}, attempt ${job.attemptsStarted ?? 1})`);
       const controller = new AbortController();
       signal?.addEventListener('abort', () => controller.abort(signal.reason));
       const timer = setTimeout(() => controller.abort(new Error('timeout')), o.jobTimeoutMs);
