@@ -10,7 +10,7 @@ import { commandHelp } from '../../src/ts/cli/help';
 const cliDir = path.resolve(__dirname, '../../src/ts/cli');
 const cli = path.resolve(__dirname, '../../dist/cli/main.js');
 /** Files in src/ts/cli that are helpers, not commands. */
-const HELPERS = new Set(['args', 'main', 'help', 'progress']);
+const HELPERS = new Set(['args', 'main', 'help', 'progress', 'memory', 'output']);
 
 const commands = fs
   .readdirSync(cliDir)

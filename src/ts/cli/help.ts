@@ -31,6 +31,8 @@ options:
       --labels FILE      class names, one a line, one per output. Default: the model's own
                          (ImageNet's for 1000 or 1001 outputs).
   -o, --out DIR          any size only: write DIR/<image>-classmap.png, the class map with a legend.
+      --memory           at exit, print the peak resident memory and the native tensor bytes on
+                         stderr. Default off.
 ${COMMON_MODEL}
 ${BACKEND}
 ${TF32}
@@ -70,6 +72,8 @@ options:
   -o, --out DIR          write the mask pictures (PNG) into DIR.
       --report FILE      write an HTML report (image, masks, boxes, classes) to FILE.
       --json             print the result as JSON instead of text.
+      --memory           at exit, print the peak resident memory and the native tensor bytes on
+                         stderr. Default off.
 ${COMMON_MODEL}
 ${BACKEND}
 ${TF32}
@@ -103,6 +107,8 @@ options:
       --seed N           seed of the jitter, integer 0..4294967295. Default 0 (same result each run).
       --size PX          scale the input so its longer side is PX first. Default: as it is.
       --json             print a JSON summary instead of text.
+      --memory           at exit, print the peak resident memory and the native tensor bytes on
+                         stderr. Default off.
 ${COMMON_MODEL}
 ${BACKEND}
 
@@ -134,6 +140,8 @@ options:
                          Default off.
       --save-every N     also write OUT-s<scale>-<iteration> every N iterations, integer >= 1.
       --json             print a JSON summary (losses, iterations, seconds) instead of text.
+      --memory           at exit, print the peak resident memory and the native tensor bytes on
+                         stderr. Default off.
 ${COMMON_MODEL}
 ${BACKEND}
       --tf32             with --backend cuda: convolutions and Gram matrices on TF32 tensor cores
@@ -160,6 +168,64 @@ options:
 
 example:
   eyecandy models fetch vgg19-uint8 --mirror ../shared`,
+
+  serve: `usage: eyecandy serve [options]
+
+The HTTP rendering server: POST /v1/classify (synchronous, dynamically batched), the job API
+(POST /v1/jobs, GET /v1/jobs/:id, /events as Server-Sent Events, /result, DELETE to cancel) for
+classify, locate, dream and style, /healthz, /readyz, /metrics (Prometheus), /openapi.json and a web
+page at /. Jobs run one at a time per device from a bounded in-process queue, or, with --queue, from
+a Redis queue served by any number of \`eyecandy worker\` processes.
+
+options:
+      --host H           address to listen on. Default 127.0.0.1 (loopback only).
+  -p, --port N           port, 0 for any free one. Default 8080.
+${COMMON_MODEL}
+      --cache-dir DIR    where downloaded models are kept. Default ~/.cache/eyecandy.
+${BACKEND}
+      --queue URL        redis://HOST:PORT: enqueue jobs on Redis (BullMQ) for workers instead of
+                         running them here. Default: the embedded queue.
+      --shared-dir DIR   with --queue: the folder every node reads uploads and result images from
+                         (results' JSON stays in Redis). Default: a folder under the system's temp.
+      --queue-size N     jobs waiting or running before submits get 429 with Retry-After. Default 16.
+      --job-timeout S    seconds a job may run before it fails with a time-out. Default 600.
+      --result-ttl S     seconds finished jobs and their results are kept. Default 3600.
+      --max-upload-mb N  largest uploaded file, MiB (413 beyond). Default 20.
+      --max-pixels N     largest decoded image, width × height (413 beyond: decompression bombs).
+                         Default 40000000.
+      --api-key KEY      require this key (header x-api-key or Authorization: Bearer), repeatable;
+                         also EYECANDY_API_KEYS=k1,k2. Default: no key needed.
+      --cors-origin O    allow browsers from this origin. Default: CORS off.
+      --max-batch N      most classify requests run as one batched forward. Default 8.
+      --batch-delay-ms MS  how long a classify request waits for others to batch with. Default 5.
+      --grace S          on SIGTERM/SIGINT: seconds running jobs get to finish before the port
+                         closes. Default 30.
+      --quiet            no request log. Default: structured (pino) logs on stdout.
+
+example:
+  eyecandy serve --port 8080 --model vgg19-uint8
+  eyecandy serve --queue redis://127.0.0.1:6379 --shared-dir /mnt/eyecandy`,
+
+  worker: `usage: eyecandy worker --queue redis://HOST:PORT [options]
+
+Takes jobs from the Redis queue that \`eyecandy serve --queue\` fills, one at a time, and reports
+progress and results back through it. Run one per GPU or CPU machine; a worker that dies mid-job
+has its job retried by another.
+
+options:
+      --queue URL        redis://HOST:PORT of the queue (required).
+${COMMON_MODEL}
+      --cache-dir DIR    where downloaded models are kept. Default ~/.cache/eyecandy.
+${BACKEND}
+      --shared-dir DIR   the folder shared with the serve nodes (uploads and result images).
+      --job-timeout S    seconds a job may run before it fails with a time-out. Default 600.
+      --max-pixels N     largest decoded image, width × height. Default 40000000.
+      --lock-ms MS       how long a taken job stays locked without a heartbeat before another worker
+                         may take it over (a dead worker's job). Default 30000.
+      --grace S          on SIGTERM/SIGINT: seconds the running job gets to finish. Default 30.
+
+example:
+  eyecandy worker --queue redis://127.0.0.1:6379 --shared-dir /mnt/eyecandy --model vgg19-uint8`,
 
   doctor: `usage: eyecandy doctor [options]
 
