@@ -340,10 +340,8 @@ void dw_rows_base(const Conv& c, const float* x, const float* w, const float* bi
 
 using DwRowsFn = void (*)(const Conv&, const float*, const float*, const float*, float*, int64_t, int64_t);
 DwRowsFn pick_dw_rows() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return dw_rows_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dw_rows_avx2;
+  if (isa_rank() >= 3) return dw_rows_avx512;
+  if (isa_rank() >= 2) return dw_rows_avx2;
   return dw_rows_base;
 }
 
@@ -436,10 +434,8 @@ bool pw_rows_base(const float* x, const float* w, const float* bias, float* y, i
 
 using PwRowsFn = bool (*)(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
 PwRowsFn pick_pw_rows() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return pw_rows_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return pw_rows_avx2;
+  if (isa_rank() >= 3) return pw_rows_avx512;
+  if (isa_rank() >= 2) return pw_rows_avx2;
   return pw_rows_base;
 }
 

@@ -302,9 +302,8 @@ EC_GEMM_ISA(generic, , 4, 6, 144, 256, 4096)
 
 const Isa& pick_isa() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return avx512_isa;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_isa;
+  if (isa_rank() >= 3) return avx512_isa;
+  if (isa_rank() >= 2) return avx2_isa;
 #endif
   return generic_isa;
 }

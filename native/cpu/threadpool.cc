@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -199,14 +200,33 @@ bool on_pool_thread() { return tl_pool_thread; }
 
 void set_num_threads(int n) { pool().resize(n); }
 
-const char* simd_level() {
+namespace {
+const char* const kIsaNames[] = {"generic", "sse4.2", "avx2", "avx512"};
+
+int cpu_isa_rank() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return "avx512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
-  if (__builtin_cpu_supports("sse4.2")) return "sse4.2";
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 3;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+  if (__builtin_cpu_supports("sse4.2")) return 1;
 #endif
-  return "generic";
+  return 0;
 }
+}  // namespace
+
+int isa_rank() {
+  static const int rank = [] {
+    int r = cpu_isa_rank();
+    if (const char* cap = std::getenv("EYECANDY_ISA")) {
+      // An unknown name is refused where the addon is loaded (src/ts/native.ts); here it caps nothing.
+      for (int i = 0; i < 4; ++i)
+        if (std::strcmp(cap, kIsaNames[i]) == 0) r = std::min(r, i);
+    }
+    return r;
+  }();
+  return rank;
+}
+
+const char* simd_level() { return kIsaNames[isa_rank()]; }
 
 }  // namespace ec::cpu

@@ -18,7 +18,11 @@ int num_threads();
 // True on the pool's own worker threads (not on a thread that called parallel_for).
 bool on_pool_thread();
 void set_num_threads(int n);
-// The widest vector ISA the running CPU offers to our kernels: "avx512", "avx2", "sse4.2" or "generic".
+// The vector ISA our kernels use: the widest the running CPU offers, capped by the environment
+// variable EYECANDY_ISA (avx512 | avx2 | sse4.2 | generic) when it is set, e.g. to run the AVX2
+// code on an AVX-512 machine. Rank: 0 generic, 1 sse4.2, 2 avx2 (with FMA), 3 avx512.
+int isa_rank();
+// isa_rank() by name: "avx512", "avx2", "sse4.2" or "generic".
 const char* simd_level();
 
 }  // namespace ec::cpu

@@ -315,10 +315,8 @@ EC_WINO_ISA(generic, , 4)
 
 const WinoIsa& pick() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return avx512_wino;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_wino;
+  if (isa_rank() >= 3) return avx512_wino;
+  if (isa_rank() >= 2) return avx2_wino;
 #endif
   return generic_wino;
 }

@@ -111,7 +111,14 @@ export interface Addon {
 
 const root = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
 
+const ISAS = ['avx512', 'avx2', 'sse4.2', 'generic'];
+
 function load(): Addon {
+  // EYECANDY_ISA caps the CPU kernels' vector ISA (native/cpu/threadpool.h); a name the native
+  // side does not know would cap nothing, silently.
+  const isa = process.env.EYECANDY_ISA;
+  if (isa !== undefined && isa !== '' && !ISAS.includes(isa))
+    throw new Error(`eyecandy: EYECANDY_ISA='${isa}' is not one of ${ISAS.join(', ')}; unset it to use the widest the CPU offers`);
   // EYECANDY_ADDON names the one file to load: when it is missing or fails to load, that is the
   // error (falling back to the default build would run other code than the one asked for).
   const chosen = process.env.EYECANDY_ADDON;
