@@ -62,7 +62,7 @@ test.each(['cat_dog_224', 'cats_and_dogs_224', 'tabby_cat_224', 'burger_224', 'g
   },
 );
 
-test.each([243, 282])('gradient of logit %i w.r.t. the input matches the reference (relative error < 1e-4)', async (cls) => {
+test.each([243, 282])('gradient of logit %i w.r.t. the input matches the reference (relative error < 1e-3)', async (cls) => {
   await net.forward(caffeInput('cat_dog_224.rgb', 224, 224), { taps: [model.logits!], grad: true });
   const seed = new Float32Array(1000);
   seed[cls] = 1;
@@ -70,7 +70,8 @@ test.each([243, 282])('gradient of logit %i w.r.t. the input matches the referen
   const g = input!.data();
   const want = readF32(ref(`vgg19_uint8/cat_dog_224.grad_logit${cls}_wrt_input_bgr.f32`));
   expect(g.length).toBe(want.length);
-  // ||g - want|| / ||want||: measured about 2e-7; a cosine bound let a 14% error pass.
+  // ||g - want|| / ||want||: about 2e-7 with im2col convolutions, 2.3e-4 and 3.1e-4 with the
+  // Winograd F(4x4,3x3) ones (fp32 transforms, 16 layers back); a cosine bound let a 14% error pass.
   let d2 = 0;
   let w2 = 0;
   for (let i = 0; i < g.length; ++i) {
@@ -81,7 +82,7 @@ test.each([243, 282])('gradient of logit %i w.r.t. the input matches the referen
   const rel = Math.sqrt(d2 / w2);
   // eslint-disable-next-line no-console
   console.log(`vgg19 d logit${cls} / d input: relative error ${rel.toExponential(2)}`);
-  expect(rel).toBeLessThan(1e-4);
+  expect(rel).toBeLessThan(1e-3);
   net.release();
 });
 
