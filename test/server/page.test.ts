@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Browser, chromium } from 'playwright-core';
 
 import { RunningServer, startServer } from '../../src/ts/server/app';
-import { modelOptions, photo, shared } from './helpers';
+import { modelOptions, photo, shared, waitFor } from './helpers';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const maybe = fs.existsSync(executablePath) ? test : test.skip;
@@ -14,6 +14,8 @@ let browser: Browser;
 
 beforeAll(async () => {
   server = await startServer({ ...modelOptions, port: 0, logger: false });
+  // Loading the model keeps the process busy for a while; the page is driven once it is ready.
+  await waitFor(async () => ((await fetch(`${server.url}/readyz`)).status === 200 ? true : undefined), 90_000);
   if (fs.existsSync(executablePath)) browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 });
 
@@ -27,6 +29,7 @@ maybe('upload, classify, then a small style job with live progress and the final
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(server.url);
+  await page.waitForSelector('#image', { state: 'attached', timeout: 60_000 });
   await page.setInputFiles('#image', photo);
   await page.selectOption('#task', 'classify');
   await page.click('#run');

@@ -48,7 +48,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  await Promise.all(
+    workers.map((w) => {
+      w.proc.stdout!.destroy();
+      w.proc.stderr!.destroy();
+      if (w.proc.exitCode !== null || w.proc.signalCode !== null) return undefined;
+      const exited = new Promise((r) => w.proc.once('exit', r));
+      w.proc.kill('SIGTERM');
+      return exited;
+    }),
+  );
   await server?.close();
   redis?.kill('SIGKILL');
 });
