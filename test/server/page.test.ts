@@ -2,18 +2,22 @@
 // cat_dog.jpg, see the classify result; run a small style job, see its progress and final image.
 import * as fs from 'fs';
 import * as path from 'path';
-import { Browser, chromium } from 'playwright-core';
 
 import { RunningServer, startServer } from '../../src/ts/server/app';
-import { modelOptions, photo, shared } from './helpers';
+import { modelOptions, photo, shared, waitFor } from './helpers';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const maybe = fs.existsSync(executablePath) ? test : test.skip;
 let server: RunningServer;
-let browser: Browser;
+// Required without its types: they need the DOM library the tests' tsconfig leaves out.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { chromium } = require('playwright-core');
+let browser: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 beforeAll(async () => {
   server = await startServer({ ...modelOptions, port: 0, logger: false });
+  // Loading the model keeps the process busy for a while; the page is driven once it is ready.
+  await waitFor(async () => ((await fetch(`${server.url}/readyz`)).status === 200 ? true : undefined), 90_000);
   if (fs.existsSync(executablePath)) browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 });
 
@@ -25,8 +29,9 @@ afterAll(async () => {
 maybe('upload, classify, then a small style job with live progress and the final image', async () => {
   const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
   const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('pageerror', (e: Error) => errors.push(e.message));
   await page.goto(server.url);
+  await page.waitForSelector('#image', { state: 'attached', timeout: 60_000 });
   await page.setInputFiles('#image', photo);
   await page.selectOption('#task', 'classify');
   await page.click('#run');

@@ -12,6 +12,7 @@ import { form, json, modelOptions, photoBytes, readEvents, tmp, waitFor } from '
 
 const cli = path.resolve(__dirname, '../../dist/cli/main.js');
 const sharedDir = path.join(tmp, 'jobs');
+const model = modelOptions;
 let redis: ChildProcess;
 let url: string;
 let server: RunningServer;
@@ -26,8 +27,10 @@ function freePort(): Promise<number> {
   });
 }
 
+// Each worker has its own model cache: two processes filling one cache directory at once can
+// read each other's half-written shard (the zoo's cache is safe within a process, not across).
 function startWorkerProcess() {
-  const proc = spawn(process.execPath, [cli, 'worker', '--queue', url, '--model', modelOptions.model, '--mirror', modelOptions.mirror, '--cache-dir', modelOptions.cacheDir, '--shared-dir', sharedDir, '--lock-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [cli, 'worker', '--queue', url, '--model', model.model, '--mirror', model.mirror, '--cache-dir', `${model.cacheDir}-worker${workers.length}`, '--shared-dir', sharedDir, '--lock-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   // Lines of stdout and stderr (chunks may cut a line; lines are split from the whole text).
   let text = '';
   const w = { proc, get out() { return text.split('\n').filter(Boolean); } };
@@ -44,11 +47,20 @@ beforeAll(async () => {
   url = `redis://127.0.0.1:${port}`;
   await waitFor(async () => new Promise<true | undefined>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(undefined))), 10_000);
   fs.mkdirSync(sharedDir, { recursive: true });
-  server = await startServer({ ...modelOptions, port: 0, logger: false, preload: false, backendFactory: redisBackend({ url, sharedDir, capacity: 16, resultTtlMs: 60_000 }) });
+  server = await startServer({ ...model, port: 0, logger: false, preload: false, backendFactory: redisBackend({ url, sharedDir, capacity: 16, resultTtlMs: 60_000 }) });
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  await Promise.all(
+    workers.map((w) => {
+      w.proc.stdout!.destroy();
+      w.proc.stderr!.destroy();
+      if (w.proc.exitCode !== null || w.proc.signalCode !== null) return undefined;
+      const exited = new Promise((r) => w.proc.once('exit', r));
+      w.proc.kill('SIGTERM');
+      return exited;
+    }),
+  );
   await server?.close();
   redis?.kill('SIGKILL');
 });
@@ -69,7 +81,13 @@ test('two workers, one killed mid-job: every job completes exactly once', async 
   const started = () => a.out.map((l) => /job (\S+) started/.exec(l)?.[1]).find(Boolean);
   const victim = await waitFor(async () => started(), 60_000);
   a.proc.kill('SIGKILL');
-  for (const id of ids) await waitFor(async () => ((await json(await fetch(`${server.url}/v1/jobs/${id}`))).state === 'succeeded' ? true : undefined), 90_000);
+  for (const id of ids) {
+    const state = await waitFor(async () => {
+      const v = await json(await fetch(`${server.url}/v1/jobs/${id}`));
+      return ['succeeded', 'failed', 'cancelled'].includes(v.state) ? [v.state, v.error] : undefined;
+    }, 150_000);
+    expect([id, ...state]).toEqual([id, 'succeeded', null]);
+  }
   const ev = await firstEvents;
   expect(ev.at(-1)!.data.state).toBe('succeeded');
   expect(ev.some((e) => e.event === 'progress')).toBe(true);
@@ -81,4 +99,4 @@ test('two workers, one killed mid-job: every job completes exactly once', async 
   const r = await json(await fetch(`${server.url}/v1/jobs/${victim}/result`));
   const png = await fetch(`${server.url}${r.files['dream.png']}`);
   expect(await sharp(Buffer.from(await png.arrayBuffer())).metadata()).toMatchObject({ width: 96, height: 72 });
-});
+}, 240_000);
