@@ -278,3 +278,64 @@ test('progressBar: one final line off a TTY, carriage-return redraws on a TTY', 
   expect(tty[0].startsWith('\r')).toBe(true);
   expect(tty[1]).toMatch(/^\rvgg19  100%.*\n$/);
 });
+
+/** Sends `data` in 10 slow pieces, so transfers of it overlap. */
+function sendSlowly(res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-length': data.length });
+  let i = 0;
+  const step = Math.ceil(data.length / 10);
+  const next = () => {
+    if (i >= data.length) return void res.end();
+    res.write(data.subarray(i, (i += step)));
+    setTimeout(next, 30);
+  };
+  next();
+}
+
+test('two fetches of one file in one process share one transfer', async () => {
+  const s = await serve((req, res) => sendSlowly(res));
+  const dir = tmp();
+  const file = remote([`${s.url}/m.json`]);
+  const [a, b] = await Promise.all([fetchFile(file, { cacheDir: dir }), fetchFile(file, { cacheDir: dir })]);
+  expect(a).toBe(b);
+  expect(s.requests).toHaveLength(1);
+  expect(fs.readFileSync(a).equals(data)).toBe(true);
+  expect(files(dir)).toEqual([path.join('vgg19', 'model.json')]);
+});
+
+test('two processes fetching one file into one cache never write one partial: both get it whole', async () => {
+  const s = await serve((req, res) => sendSlowly(res));
+  const dir = tmp();
+  const dist = path.resolve(__dirname, '../../dist/models/zoo/download.js');
+  const script = `require(${JSON.stringify(dist)}).fetchFile(${JSON.stringify(remote([`${s.url}/m.json`]))}, { cacheDir: ${JSON.stringify(dir)} })
+    .then((p) => console.log(p), (e) => { console.error(e.message); process.exit(1); });`;
+  const { spawn } = await import('node:child_process');
+  const runOne = () =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, ['-e', script], { env: { ...process.env, EYECANDY_OFFLINE: '' } });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (out += d));
+      c.on('close', (code) => resolve({ code, out }));
+    });
+  const [a, b] = await Promise.all([runOne(), runOne()]);
+  expect([a, b]).toEqual([
+    { code: 0, out: `${path.join(dir, 'vgg19', 'model.json')}\n` },
+    { code: 0, out: `${path.join(dir, 'vgg19', 'model.json')}\n` },
+  ]);
+  expect(s.requests).toHaveLength(2);
+  expect(fs.readFileSync(path.join(dir, 'vgg19', 'model.json')).equals(data)).toBe(true);
+  expect(files(dir)).toEqual([path.join('vgg19', 'model.json')]); // no lock or partial left
+});
+
+test("a lock left by a process that died is taken over, and its partial resumed", async () => {
+  const s = await serve((req, res) => sendFile(req, res));
+  const dir = tmp();
+  fs.mkdirSync(path.join(dir, 'vgg19'));
+  fs.writeFileSync(path.join(dir, 'vgg19', 'model.json.partial'), data.subarray(0, half));
+  fs.writeFileSync(path.join(dir, 'vgg19', 'model.json.lock'), '2147483646'); // no such process
+  const local = await fetchFile(remote([`${s.url}/m.json`]), { cacheDir: dir });
+  expect(s.requests.map((r) => r.range)).toEqual([`bytes=${half}-`]);
+  expect(fs.readFileSync(local).equals(data)).toBe(true);
+  expect(files(dir)).toEqual([path.join('vgg19', 'model.json')]);
+});

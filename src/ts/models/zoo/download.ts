@@ -147,8 +147,71 @@ export async function fetchFile(file: RemoteFile, options: FetchOptions = {}): P
     return target;
   signal?.throwIfAborted();
   await fsp.mkdir(path.dirname(target), { recursive: true });
+  // One transfer per file in this process; other processes sharing the cache are handled by claimPartial.
+  const running = inFlight.get(target);
+  if (running) return running;
+  const job = transferAndVerify(file, target, sha, mirror, options).finally(() => inFlight.delete(target));
+  inFlight.set(target, job);
+  return job;
+}
+
+/** Downloads in flight in this process, by target path. */
+const inFlight = new Map<string, Promise<string>>();
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * The partial file this process may write. The canonical `<target>.partial` (resumable by a later
+ * run) is taken with a `<target>.lock` holding our pid, or from a dead owner; while another live
+ * process holds it, a private partial is used instead, so two processes never write one file
+ * (they each verify their own copy, and the atomic rename makes either the file).
+ */
+async function claimPartial(target: string): Promise<{ partial: string; release: () => Promise<void> }> {
+  const lock = `${target}.lock`;
+  for (let tries = 0; tries < 2; ++tries) {
+    try {
+      await fsp.writeFile(lock, String(process.pid), { flag: 'wx' });
+      return { partial: `${target}.partial`, release: () => fsp.rm(lock, { force: true }) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) break;
+      await fsp.rm(lock, { force: true }); // left by a process that died: take it over
+    }
+  }
+  const partial = `${target}.partial-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return { partial, release: () => fsp.rm(partial, { force: true }) };
+}
+
+async function transferAndVerify(file: RemoteFile, target: string, sha: string, mirror: string, options: FetchOptions): Promise<string> {
+  const { onProgress, signal } = options;
+  const timeoutMs = checkInteger(WHO, 'timeoutMs', options.timeoutMs ?? 30000, 1, 3600000);
+  const retries = checkInteger(WHO, 'retries', options.retries ?? 2, 0, 10);
   // Same directory as the target, so the final rename is atomic.
-  const partial = `${target}.partial`;
+  const { partial, release } = await claimPartial(target);
+  try {
+    return await transferInto(partial, file, target, sha, mirror, options, { onProgress, signal, timeoutMs, retries });
+  } finally {
+    await release();
+  }
+}
+
+async function transferInto(
+  partial: string,
+  file: RemoteFile,
+  target: string,
+  sha: string,
+  mirror: string,
+  options: FetchOptions,
+  { onProgress, signal, timeoutMs, retries }: { onProgress: FetchOptions['onProgress']; signal?: AbortSignal; timeoutMs: number; retries: number },
+): Promise<string> {
 
   let last: [number, number | undefined] | undefined;
   const report = (received: number, total: number | undefined): void => {
