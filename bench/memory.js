@@ -51,7 +51,7 @@ function run(root, c) {
       const t = Date.now();
       loadTfjs(${JSON.stringify(path.join(shared, 'models/vgg19-tfjs-uint8/model.json'))}).then((m) => {
         m.graph.compile();
-        const peak = process.resourceUsage().maxRSS * 1024;
+        const peak = Number(/^VmHWM:\\s+(\\d+) kB/m.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
         process.stdout.write(JSON.stringify({ start, peak, ms: Date.now() - t, rss: process.memoryUsage.rss() }));
       });`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, EYECANDY_ADDON: addonOf(root) } });
