@@ -220,7 +220,8 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
     case Op::Lrn: {
       const auto& a = call.get<LrnAttrs>();
       if (in[0].empty()) fail(who, "input must have rank >= 1");
-      if (a.size < 1) fail(who, "size must be >= 1 but is " + str(a.size));
+      // Bounded above too: a size near INT_MAX overflowed the kernels' window arithmetic (found by native/fuzz).
+      if (a.size < 1 || a.size > 4095) fail(who, "size must be between 1 and 4095 but is " + str(a.size));
       if (!std::isfinite(a.alpha) || !std::isfinite(a.beta) || !std::isfinite(a.bias) || a.bias <= 0.f)
         fail(who, "expected finite alpha, beta and bias > 0");
       return in[0];
@@ -252,6 +253,9 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
           continue;
         }
         if (out[i] < 0) fail(who, "target " + shape_str(a.shape) + " has a negative dimension");
+        // Checked before multiplying: a huge target overflowed int64 here (found by native/fuzz).
+        if (out[i] != 0 && known > (int64_t{1} << 48) / out[i])
+          fail(who, "target " + shape_str(a.shape) + " has more than 2^48 elements");
         known *= out[i];
       }
       const int64_t total = shape_numel(in[0]);

@@ -61,3 +61,20 @@ TEST(program_fused_conv_relu_matches_the_unfused_pass) {
   }
   CHECK(positive > 0 && positive < plain.numel());  // the relu cut something
 }
+
+// Found by native/fuzz/program_fuzz.cc under UBSan: a reshape target whose
+// product overflows int64 (7 * 2^62.8) was multiplied unchecked.
+TEST(reshape_target_too_large_is_an_error_not_an_overflow) {
+  const OpCall call{Op::Reshape, ReshapeAttrs{{7, int64_t{8070450532247928832}}}};
+  CHECK_THROWS((void)infer_shape(call, {Shape{7}}), "has more than 2^48 elements");
+  const OpCall infer{Op::Reshape, ReshapeAttrs{{-1, int64_t{1} << 40, int64_t{1} << 40}}};
+  CHECK_THROWS((void)infer_shape(infer, {Shape{7}}), "has more than 2^48 elements");
+}
+
+// Found by native/fuzz/program_fuzz.cc under UBSan: an LRN size of INT_MAX
+// overflowed the CPU kernel's window arithmetic; the size is now bounded.
+TEST(lrn_size_is_bounded) {
+  LrnAttrs a;
+  a.size = 2147483647;
+  CHECK_THROWS((void)infer_shape(OpCall{Op::Lrn, a}, {Shape{1, 2, 2, 8}}), "size must be between 1 and 4095 but is 2147483647");
+}
