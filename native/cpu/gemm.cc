@@ -81,8 +81,19 @@ struct Kernel {
       for (int i = 0; i < VW; ++i)
         if (!(i & d)) {
           const V a = r[i], b = r[i + d];
+#if defined(__clang__)
+          // clang has no two-vector shuffle with a run-time mask (only the fuzz build uses clang).
+          V x, y;
+          for (int j = 0; j < VW; ++j) {
+            x[j] = lo[j] < VW ? a[lo[j]] : b[lo[j] - VW];
+            y[j] = hi[j] < VW ? a[hi[j]] : b[hi[j] - VW];
+          }
+          r[i] = x;
+          r[i + d] = y;
+#else
           r[i] = __builtin_shuffle(a, b, lo);
           r[i + d] = __builtin_shuffle(a, b, hi);
+#endif
         }
     }
   }

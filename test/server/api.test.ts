@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 
 import { RunningServer, startServer } from '../../src/ts/server/app';
-import { form, isDog, json, modelOptions, photoBytes, readEvents, waitFor } from './helpers';
+import { form, isDog, json, modelOptions, photoBytes, readEvents, waitFor, removeTmp } from './helpers';
 
 let main: RunningServer;
 let strict: RunningServer;
@@ -25,6 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await main?.close();
   await strict?.close();
+  removeTmp();
 });
 
 const post = (s: RunningServer, route: string, body: FormData, headers: Record<string, string> = {}) => fetch(`${s.url}${route}`, { method: 'POST', body, headers });

@@ -7,6 +7,8 @@ export const shared = process.env.EYECANDY_SHARED ?? path.resolve(__dirname, '..
 export const photo = path.join(shared, 'images/photos/cat_dog.jpg');
 export const photoBytes = fs.readFileSync(photo);
 export const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecandy-server-'));
+/** Removes `tmp`: the last step of each server test file's afterAll, once its servers and workers are down. */
+export const removeTmp = (): void => fs.rmSync(tmp, { recursive: true, force: true });
 /** vgg19-uint8 from ../shared as a mirror, as the task tests load it. */
 export const modelOptions = { model: 'vgg19-uint8', mirror: shared, cacheDir: path.join(tmp, 'cache') };
 

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { RunningServer, startServer } from '../../src/ts/server/app';
-import { modelOptions, photo, shared, waitFor } from './helpers';
+import { modelOptions, photo, shared, waitFor, removeTmp } from './helpers';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const maybe = fs.existsSync(executablePath) ? test : test.skip;
@@ -24,6 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  removeTmp();
 });
 
 maybe('upload, classify, then a small style job with live progress and the final image', async () => {

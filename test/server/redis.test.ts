@@ -8,7 +8,7 @@ import sharp from 'sharp';
 
 import { RunningServer, startServer } from '../../src/ts/server/app';
 import { redisBackend } from '../../src/ts/server/redis';
-import { form, json, modelOptions, photoBytes, readEvents, tmp, waitFor } from './helpers';
+import { form, json, modelOptions, photoBytes, readEvents, tmp, waitFor, removeTmp } from './helpers';
 
 const cli = path.resolve(__dirname, '../../dist/cli/main.js');
 const sharedDir = path.join(tmp, 'jobs');
@@ -63,6 +63,7 @@ afterAll(async () => {
   );
   await server?.close();
   redis?.kill('SIGKILL');
+  removeTmp();
 });
 
 test('two workers, one killed mid-job: every job completes exactly once', async () => {
