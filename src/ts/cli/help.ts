@@ -7,6 +7,9 @@ const COMMON_MODEL = `  -m, --model NAME|PATH  zoo name (vgg16, vgg19, vgg19-uin
       --mirror DIR|URL   where the zoo's files are read from instead of the network (also
                          EYECANDY_MIRROR). Default: the network, cached in ~/.cache/eyecandy.`;
 
+const MEMORY = `      --memory           at exit, print the peak resident memory and the native tensor bytes on
+                         stderr. Default off.`;
+
 const BACKEND = `      --backend B        cpu | cuda | auto (auto takes a GPU when one answers). Default cpu.`;
 
 const TF32 = `      --tf32             with --backend cuda: convolutions and dense layers on TF32 tensor cores
@@ -31,8 +34,7 @@ options:
       --labels FILE      class names, one a line, one per output. Default: the model's own
                          (ImageNet's for 1000 or 1001 outputs).
   -o, --out DIR          any size only: write DIR/<image>-classmap.png, the class map with a legend.
-      --memory           at exit, print the peak resident memory and the native tensor bytes on
-                         stderr. Default off.
+${MEMORY}
 ${COMMON_MODEL}
 ${BACKEND}
 ${TF32}
@@ -72,8 +74,7 @@ options:
   -o, --out DIR          write the mask pictures (PNG) into DIR.
       --report FILE      write an HTML report (image, masks, boxes, classes) to FILE.
       --json             print the result as JSON instead of text.
-      --memory           at exit, print the peak resident memory and the native tensor bytes on
-                         stderr. Default off.
+${MEMORY}
 ${COMMON_MODEL}
 ${BACKEND}
 ${TF32}
@@ -107,8 +108,7 @@ options:
       --seed N           seed of the jitter, integer 0..4294967295. Default 0 (same result each run).
       --size PX          scale the input so its longer side is PX first. Default: as it is.
       --json             print a JSON summary instead of text.
-      --memory           at exit, print the peak resident memory and the native tensor bytes on
-                         stderr. Default off.
+${MEMORY}
 ${COMMON_MODEL}
 ${BACKEND}
 
@@ -140,8 +140,7 @@ options:
                          Default off.
       --save-every N     also write OUT-s<scale>-<iteration> every N iterations, integer >= 1.
       --json             print a JSON summary (losses, iterations, seconds) instead of text.
-      --memory           at exit, print the peak resident memory and the native tensor bytes on
-                         stderr. Default off.
+${MEMORY}
 ${COMMON_MODEL}
 ${BACKEND}
       --tf32             with --backend cuda: convolutions and Gram matrices on TF32 tensor cores
