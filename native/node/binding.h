@@ -73,6 +73,7 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);     // [async] rejects with ec::Error text
+  Napi::Value ForwardSync(const Napi::CallbackInfo& info); // [sync] forward on the calling thread
   Napi::Value Backward(const Napi::CallbackInfo& info);    // [async]
   Napi::Value Param(const Napi::CallbackInfo& info);       // [sync]
   Napi::Value SetParam(const Napi::CallbackInfo& info);    // [sync]

@@ -76,6 +76,7 @@ class ProgramWorker : public Napi::AsyncWorker {
 Napi::Function NativeProgram::Init(Napi::Env env) {
   return DefineClass(env, "NativeProgram",
                      {InstanceMethod("forward", &NativeProgram::Forward),
+                      InstanceMethod("forwardSync", &NativeProgram::ForwardSync),
                       InstanceMethod("backward", &NativeProgram::Backward),
                       InstanceMethod("param", &NativeProgram::Param),
                       InstanceMethod("setParam", &NativeProgram::SetParam),
@@ -145,6 +146,20 @@ Napi::Value NativeProgram::Forward(const Napi::CallbackInfo& info) {
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
+}
+
+// forwardSync(feeds, taps, keep, onDevice?) -> {name: tensor}: forward on the
+// calling thread, for small networks where the worker round trip (a libuv
+// hand-off and a Promise) costs a sizeable part of the call. Throws on error.
+Napi::Value NativeProgram::ForwardSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TensorMap feeds = tensors_from_js(info[0], "forwardSync input");
+  const auto taps = strings_from_js(info[1], "forwardSync taps");
+  const bool keep = info[2].ToBoolean().Value();
+  const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
+  TensorMap out = guard(env, [&] { return program_->forward(feeds, taps, keep, on_device); });
+  Report(program_, *reported_);
+  return tensors_to_js(env, out);
 }
 
 // backward(seeds: {tap: tensor}, params: string[], wantInputs: boolean, onDevice?: boolean)

@@ -39,6 +39,13 @@ export interface NativeProgram {
     keep: boolean,
     onDevice?: boolean,
   ): Promise<Record<string, NativeTensor>>;
+  /** [sync] forward() on the calling thread; throws on failure. */
+  forwardSync(
+    feeds: Record<string, NativeTensor>,
+    taps: string[],
+    keep: boolean,
+    onDevice?: boolean,
+  ): Record<string, NativeTensor>;
   /** [async] Propagates the seeds back; needs a previous forward with keep. */
   backward(
     seeds: Record<string, NativeTensor>,

@@ -82,3 +82,23 @@ test('gradient() checks its arguments', async () => {
   );
   await expect(n.gradient(input(1), { s: 1 }, { taps: ['nope'] })).rejects.toThrow("forward: no node named 'nope'");
 });
+
+test('forwardSync() returns what forward() resolves to, keeps grad for backward(), and refuses to overlap a queued call', async () => {
+  const n = net();
+  const x = input(3);
+  const want = (await n.forward(x, { taps: ['r', 's'] }));
+  const got = n.forwardSync(x, { taps: ['r', 's'] });
+  expect(Array.from(got.r.data())).toEqual(Array.from(want.r.data()));
+  expect(got.s.item()).toBe(want.s.item());
+
+  n.forwardSync(x, { taps: ['s'], grad: true });
+  const g = (await n.backward({ s: 1 })).input!.data();
+  expect(Array.from(g)).toEqual(Array.from((await n.gradient(x, { s: 1 })).gradients[0].input!.data()));
+
+  const running = n.forward(x, { taps: ['s'] });
+  expect(() => n.forwardSync(x, { taps: ['s'] })).toThrow(/still queued or running; await them first/);
+  await running;
+  const bad = Tensor.from(new Float32Array(60).fill(NaN), [1, 5, 6, 2]);
+  expect(() => n.forwardSync(bad)).toThrow(/forwardSync input: element 0 .* is NaN/);
+  expect(() => n.forwardSync(Tensor.from(new Float32Array(6), [1, 1, 2, 3]))).toThrow(/input 'x' expects shape \[1,-1,-1,2\] .* but received \[1,1,2,3\]/);
+});

@@ -252,6 +252,31 @@ export class Network {
   }
 
   /**
+   * forward() on the calling thread: returns the tapped values instead of a Promise. For small
+   * networks (MobileNet-sized, a few milliseconds) the hand-off to a worker thread and back costs
+   * a sizeable part of the call; this skips it, at the price of blocking the event loop while the
+   * network runs. Throws when another call on this network is still queued or running (await it
+   * first), and on the same errors forward() rejects with.
+   */
+  forwardSync(input: Tensor | Record<string, Tensor>, options: ForwardOptions = {}): Record<string, Tensor> {
+    const program = this.live('forwardSync');
+    if (this.pending)
+      throw new Error(`forwardSync: ${this.pending} call(s) on this network are still queued or running; await them first`);
+    const feeds = this.feeds('forwardSync', input);
+    const taps = this.checkTaps('forwardSync', options.taps ?? [this.output]);
+    const allow = this.checkAllow('forwardSync', options.allowNonFinite);
+    const handles: Record<string, NativeTensor> = {};
+    for (const [k, v, what] of feeds) {
+      if (!allow) checkFiniteTensor(what, v);
+      handles[k] = v.handle;
+    }
+    const out = wrapAll(program.forwardSync(handles, taps, options.grad ?? false, options.onDevice ?? false));
+    this.lastShapes = {};
+    for (const [k, v] of Object.entries(out)) this.lastShapes[k] = v.shape;
+    return out;
+  }
+
+  /**
    * Back-propagates gradients given at taps of the last forward({grad: true}).
    * A number seeds every element of that tap (1 for a scalar loss). Not atomic
    * with its forward (see gradient()).
