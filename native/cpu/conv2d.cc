@@ -244,13 +244,37 @@ EC_DW_INLINE void dw_store(float* p, typename DwVec<VW>::type v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// The fused activation applied to a vector or a value before its store, with
+// the relu and clip kernels' comparisons (a NaN stays NaN through clip, and
+// relu maps it to 0, as apply_epilogue does).
+template <int VW>
+EC_DW_INLINE typename DwVec<VW>::type act(typename DwVec<VW>::type v, const Epilogue& ep) {
+  using V = typename DwVec<VW>::type;
+  if (ep.kind == Epilogue::Kind::Relu) return v > V{} ? v : V{};
+  if (ep.kind == Epilogue::Kind::Clip) {
+    const V lo = V{} + ep.lo, hi = V{} + ep.hi;
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+  }
+  return v;
+}
+EC_DW_INLINE float act1(float v, const Epilogue& ep) {
+  if (ep.kind == Epilogue::Kind::Relu) return v > 0.f ? v : 0.f;
+  if (ep.kind == Epilogue::Kind::Clip) {
+    v = v < ep.lo ? ep.lo : v;
+    return v > ep.hi ? ep.hi : v;
+  }
+  return v;
+}
+
 // One output pixel, channels [ch, ch + VW): kernel rows [kh0, kh1), columns
 // [kw0, kw1) (KWF > 0: exactly KWF columns from 0). xp points at input pixel
 // (ih(kh0), iw(kw = 0)) channel ch, which may lie outside the image when
 // kw0 > 0: only in-range taps are read.
 template <int VW, int KWF>
 EC_DW_INLINE void dw_block(const float* xp, const float* wp, const float* bp, float* yp, int64_t kh0, int64_t kh1,
-                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C) {
+                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C,
+                           const Epilogue& ep) {
   using V = typename DwVec<VW>::type;
   V acc = bp ? dw_load<VW>(bp) : V{};
   for (int64_t kh = kh0; kh < kh1; ++kh, xp += xrow, wp += wrow) {
@@ -261,20 +285,22 @@ EC_DW_INLINE void dw_block(const float* xp, const float* wp, const float* bp, fl
       for (int64_t kw = kw0; kw < kw1; ++kw) acc += dw_load<VW>(xp + kw * xcol) * dw_load<VW>(wp + kw * C);
     }
   }
-  dw_store<VW>(yp, acc);
+  dw_store<VW>(yp, act<VW>(acc, ep));
 }
 
 template <int VW, int KWF>
 EC_DW_INLINE void dw_pixel(const float* xp, const float* w, const float* bias, float* yp, int64_t kh0, int64_t kh1,
-                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C) {
+                           int64_t kw0, int64_t kw1, int64_t xrow, int64_t xcol, int64_t wrow, int64_t C,
+                           const Epilogue& ep) {
   const float* wp = w + kh0 * wrow;
   int64_t ch = 0;
   for (; ch + VW <= C; ch += VW)
-    dw_block<VW, KWF>(xp + ch, wp + ch, bias ? bias + ch : nullptr, yp + ch, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C);
+    dw_block<VW, KWF>(xp + ch, wp + ch, bias ? bias + ch : nullptr, yp + ch, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C,
+                      ep);
   if constexpr (VW >= 8) {
     if (ch + VW / 2 <= C) {
       dw_block<VW / 2, KWF>(xp + ch, wp + ch, bias ? bias + ch : nullptr, yp + ch, kh0, kh1, kw0, kw1, xrow, xcol,
-                            wrow, C);
+                            wrow, C, ep);
       ch += VW / 2;
     }
   }
@@ -284,13 +310,13 @@ EC_DW_INLINE void dw_pixel(const float* xp, const float* w, const float* bias, f
     const float* wq = wp + ch;
     for (int64_t kh = kh0; kh < kh1; ++kh, xq += xrow, wq += wrow)
       for (int64_t kw = kw0; kw < (KWF > 0 ? KWF : kw1); ++kw) acc += xq[kw * xcol] * wq[kw * C];
-    yp[ch] = acc;
+    yp[ch] = act1(acc, ep);
   }
 }
 
 template <int VW>
 EC_DW_INLINE void dw_rows(const Conv& c, const float* x, const float* w, const float* bias, float* y, int64_t r0,
-                          int64_t r1) {
+                          int64_t r1, const Epilogue& ep) {
   const int64_t C = c.C, xcol = c.dw * C, xrow = c.dh * c.W * C, wrow = c.KW * C;
   // Interior columns: every tap in the image.
   const int64_t span_w = (c.KW - 1) * c.dw;
@@ -310,53 +336,52 @@ EC_DW_INLINE void dw_rows(const Conv& c, const float* x, const float* w, const f
       int64_t kw0 = 0, kw1 = c.KW;
       while (kw0 < kw1 && iw0 + kw0 * c.dw < 0) ++kw0;
       while (kw1 > kw0 && iw0 + (kw1 - 1) * c.dw >= c.W) --kw1;
-      dw_pixel<VW, 0>(xrow0 + iw0 * C, w, bias, yrow + ow * C, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C);
+      dw_pixel<VW, 0>(xrow0 + iw0 * C, w, bias, yrow + ow * C, kh0, kh1, kw0, kw1, xrow, xcol, wrow, C, ep);
     };
     for (int64_t ow = 0; ow < ow_a; ++ow) border(ow);
     if (c.KW == 3) {
       for (int64_t ow = ow_a; ow < ow_b; ++ow)
-        dw_pixel<VW, 3>(xrow0 + (ow * c.sw - c.pl) * C, w, bias, yrow + ow * C, kh0, kh1, 0, 3, xrow, xcol, wrow, C);
+        dw_pixel<VW, 3>(xrow0 + (ow * c.sw - c.pl) * C, w, bias, yrow + ow * C, kh0, kh1, 0, 3, xrow, xcol, wrow, C, ep);
     } else {
       for (int64_t ow = ow_a; ow < ow_b; ++ow)
         dw_pixel<VW, 0>(xrow0 + (ow * c.sw - c.pl) * C, w, bias, yrow + ow * C, kh0, kh1, 0, c.KW, xrow, xcol, wrow,
-                        C);
+                        C, ep);
     }
     for (int64_t ow = std::max(ow_a, ow_b); ow < c.OW; ++ow) border(ow);
   }
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void dw_rows_avx512(const Conv& c, const float* x, const float* w,
-                                                                 const float* bias, float* y, int64_t r0, int64_t r1) {
-  dw_rows<16>(c, x, w, bias, y, r0, r1);
+                                                                 const float* bias, float* y, int64_t r0, int64_t r1, const Epilogue& ep) {
+  dw_rows<16>(c, x, w, bias, y, r0, r1, ep);
 }
 __attribute__((target("avx2,fma"))) void dw_rows_avx2(const Conv& c, const float* x, const float* w,
-                                                       const float* bias, float* y, int64_t r0, int64_t r1) {
-  dw_rows<8>(c, x, w, bias, y, r0, r1);
+                                                       const float* bias, float* y, int64_t r0, int64_t r1, const Epilogue& ep) {
+  dw_rows<8>(c, x, w, bias, y, r0, r1, ep);
 }
 void dw_rows_base(const Conv& c, const float* x, const float* w, const float* bias, float* y, int64_t r0,
-                  int64_t r1) {
-  dw_rows<4>(c, x, w, bias, y, r0, r1);
+                  int64_t r1, const Epilogue& ep) {
+  dw_rows<4>(c, x, w, bias, y, r0, r1, ep);
 }
 
-using DwRowsFn = void (*)(const Conv&, const float*, const float*, const float*, float*, int64_t, int64_t);
+using DwRowsFn = void (*)(const Conv&, const float*, const float*, const float*, float*, int64_t, int64_t,
+                          const Epilogue&);
 DwRowsFn pick_dw_rows() {
   if (isa_rank() >= 3) return dw_rows_avx512;
   if (isa_rank() >= 2) return dw_rows_avx2;
   return dw_rows_base;
 }
 
-// The fused activation runs on each task's rows right after they are written
-// (still in cache, and no second parallel pass).
+// The fused activation is applied to each vector as it is stored.
 void depthwise_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y,
                        const Epilogue& ep) {
   static const DwRowsFn rows_fn = pick_dw_rows();
   // ~256K multiply-adds per task: small layers run on the calling thread.
   const int64_t per_row = std::max<int64_t>(1, c.OW * c.C * c.KH * c.KW);
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / per_row);
-  const int64_t rows = c.N * c.OH, row_floats = c.OW * c.C;
+  const int64_t rows = c.N * c.OH;
   auto run = [&](int64_t a, int64_t b) {
-    rows_fn(c, x, w, bias, y, a, b);
-    apply_epilogue(ep, y + a * row_floats, (b - a) * row_floats);
+    rows_fn(c, x, w, bias, y, a, b, ep);
   };
   if (rows <= grain) return run(0, rows);
   parallel_for(0, rows, grain, run);
@@ -367,7 +392,8 @@ void depthwise_forward(const Conv& c, const float* x, const float* w, const floa
 // with the R x NV accumulator tile in registers, each x element broadcast.
 // Skips the GEMM's packing, which dominates when Cout is this small.
 template <int VW, int NV, int R>
-EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t rows) {
+EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t rows,
+                          const Epilogue& ep) {
   using V = typename DwVec<VW>::type;
   constexpr int64_t N = int64_t{VW} * NV;
   V b[NV];
@@ -387,7 +413,7 @@ EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, flo
       }
     }
     for (int i = 0; i < R; ++i)
-      for (int j = 0; j < NV; ++j) dw_store<VW>(y + (r + i) * N + j * VW, acc[i][j]);
+      for (int j = 0; j < NV; ++j) dw_store<VW>(y + (r + i) * N + j * VW, act<VW>(acc[i][j], ep));
   }
   for (; r < rows; ++r) {
     V acc[NV];
@@ -396,43 +422,45 @@ EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, flo
       const V xb = V{} + x[r * K + k];
       for (int j = 0; j < NV; ++j) acc[j] += xb * dw_load<VW>(w + k * N + j * VW);
     }
-    for (int j = 0; j < NV; ++j) dw_store<VW>(y + r * N + j * VW, acc[j]);
+    for (int j = 0; j < NV; ++j) dw_store<VW>(y + r * N + j * VW, act<VW>(acc[j], ep));
   }
 }
 
 // Returns false when Cout has no tile shape here.
 template <int VW>
 EC_DW_INLINE bool pw_rows(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t N,
-                          int64_t rows) {
+                          int64_t rows, const Epilogue& ep) {
   constexpr int H = VW / 2 >= 4 ? VW / 2 : VW;
   constexpr bool wide = VW >= 16;  // 32 registers: 4 x 4 tiles fit
   switch (N) {
-    case VW: pw_tile<VW, 1, 4>(x, w, bias, y, K, rows); return true;
-    case 2 * VW: pw_tile<VW, 2, 4>(x, w, bias, y, K, rows); return true;
-    case 3 * VW: pw_tile<VW, 3, wide ? 4 : 3>(x, w, bias, y, K, rows); return true;
-    case 4 * VW: pw_tile<VW, 4, wide ? 4 : 2>(x, w, bias, y, K, rows); return true;
+    case VW: pw_tile<VW, 1, 4>(x, w, bias, y, K, rows, ep); return true;
+    case 2 * VW: pw_tile<VW, 2, 4>(x, w, bias, y, K, rows, ep); return true;
+    case 3 * VW: pw_tile<VW, 3, wide ? 4 : 3>(x, w, bias, y, K, rows, ep); return true;
+    case 4 * VW: pw_tile<VW, 4, wide ? 4 : 2>(x, w, bias, y, K, rows, ep); return true;
     default: break;
   }
   if (N == H && H != VW) {
-    pw_tile<H, 1, 4>(x, w, bias, y, K, rows);
+    pw_tile<H, 1, 4>(x, w, bias, y, K, rows, ep);
     return true;
   }
   return false;
 }
 
 __attribute__((target("avx512f,avx2,fma"))) bool pw_rows_avx512(const float* x, const float* w, const float* bias,
-                                                                 float* y, int64_t K, int64_t N, int64_t rows) {
-  return pw_rows<16>(x, w, bias, y, K, N, rows);
+                                                                 float* y, int64_t K, int64_t N, int64_t rows, const Epilogue& ep) {
+  return pw_rows<16>(x, w, bias, y, K, N, rows, ep);
 }
 __attribute__((target("avx2,fma"))) bool pw_rows_avx2(const float* x, const float* w, const float* bias, float* y,
-                                                       int64_t K, int64_t N, int64_t rows) {
-  return pw_rows<8>(x, w, bias, y, K, N, rows);
+                                                       int64_t K, int64_t N, int64_t rows,
+                                                       const Epilogue& ep) {
+  return pw_rows<8>(x, w, bias, y, K, N, rows, ep);
 }
-bool pw_rows_base(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t N, int64_t rows) {
-  return pw_rows<4>(x, w, bias, y, K, N, rows);
+bool pw_rows_base(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t N, int64_t rows, const Epilogue& ep) {
+  return pw_rows<4>(x, w, bias, y, K, N, rows, ep);
 }
 
-using PwRowsFn = bool (*)(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
+using PwRowsFn = bool (*)(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t,
+                          const Epilogue&);
 PwRowsFn pick_pw_rows() {
   if (isa_rank() >= 3) return pw_rows_avx512;
   if (isa_rank() >= 2) return pw_rows_avx2;
@@ -446,11 +474,10 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
   const int64_t K = c.C, N = c.Cout, rows = c.rows();
   if (!c.pointwise() || c.G != 1 || N > 64 || K > 1024) return false;
   // Probe the shape on zero rows, then ~256K multiply-adds per task.
-  if (!rows_fn(x, w, bias, y, K, N, 0)) return false;
+  if (!rows_fn(x, w, bias, y, K, N, 0, ep)) return false;
   const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
   auto run = [&](int64_t a, int64_t b) {
-    rows_fn(x + a * K, w, bias, y + a * N, K, N, b - a);
-    apply_epilogue(ep, y + a * N, (b - a) * N);
+    rows_fn(x + a * K, w, bias, y + a * N, K, N, b - a, ep);
   };
   if (rows <= grain) run(0, rows);
   else parallel_for(0, rows, grain, run);

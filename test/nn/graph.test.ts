@@ -150,3 +150,29 @@ test('inference fuses conv + relu/clip without changing results', async () => {
   expect(Array.from(f)).toEqual(Array.from(u));
   expect(Math.max(...fused.r2.data())).toBeLessThanOrEqual(Math.fround(0.2));
 });
+
+test('the direct depthwise and 1x1 kernels apply a fused relu/clip at the store as the unfused ops do, NaN included', async () => {
+  // 24 channels: a full vector, a half vector and (with SSE) more; 1x1 to 32 channels takes the direct 1x1 kernel.
+  const g = new Graph();
+  const x = g.input('x', [1, -1, -1, 24]);
+  g.conv2d('d', x, { kernel: Tensor.from(randomData([3, 3, 1, 24], 11), [3, 3, 1, 24]), bias: Tensor.from(randomData([24], 12), [24]), groups: 24, padding: 'same' });
+  g.relu6('d6', 'd');
+  g.conv2d('p', 'd6', { kernel: Tensor.from(randomData([1, 1, 24, 32], 13), [1, 1, 24, 32]), bias: Tensor.from(randomData([32], 14), [32]) });
+  g.relu('pr', 'p');
+  g.conv2d('d2', x, { kernel: Tensor.from(randomData([3, 3, 1, 24], 15), [3, 3, 1, 24]), groups: 24, padding: 'same' });
+  g.relu('d2r', 'd2');
+  const net = g.compile({ allowNonFinite: true });
+  const data = randomData([1, 6, 5, 24], 16).map((v) => v * 8);
+  data[24 * 7 + 3] = NaN; // one NaN: its windows' outputs are NaN before the activation
+  const img = Tensor.from(data, [1, 6, 5, 24]);
+  const fused = await net.forward(img, { taps: ['d6', 'pr', 'd2r'] });
+  const plain = await net.forward(img, { taps: ['d', 'd6', 'p', 'pr', 'd2', 'd2r'] });
+  for (const t of ['d6', 'pr', 'd2r']) expect(Array.from(fused[t].data())).toEqual(Array.from(plain[t].data()));
+  const d6 = Array.from(fused.d6.data());
+  expect(d6.some((v) => Number.isNaN(v))).toBe(true); // clip keeps NaN
+  expect(Math.max(...d6.filter((v) => !Number.isNaN(v)))).toBe(6);
+  expect(Math.min(...d6.filter((v) => !Number.isNaN(v)))).toBe(0);
+  const d2r = Array.from(fused.d2r.data());
+  expect(d2r.some((v) => Number.isNaN(v))).toBe(false); // relu maps NaN to 0
+  expect(Array.from(plain.d2.data()).some((v) => Number.isNaN(v))).toBe(true);
+});
