@@ -484,6 +484,20 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
   return true;
 }
 
+// A conv with one chunk of patches and a Cout the direct 1x1 kernel takes:
+// im2col, then that kernel over the patch matrix. False: not taken.
+bool patch_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y, const Epilogue& ep) {
+  static const PwRowsFn rows_fn = pick_pw_rows();
+  const int64_t K = c.kkc(), N = c.Cout, rows = c.rows();
+  if (N > 64 || K > 1024 || !rows_fn(x, w, bias, y, K, N, 0, ep)) return false;
+  const float* cols = patches(c, x, 0, rows);
+  const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
+  auto run = [&](int64_t a, int64_t b) { rows_fn(cols + a * K, w, bias, y + a * N, K, N, b - a, ep); };
+  if (rows <= grain) run(0, rows);
+  else parallel_for(0, rows, grain, run);
+  return true;
+}
+
 void depthwise_backward(const Conv& c, const float* x, const float* w, const float* dy, float* dx, float* dw) {
   const int64_t C = c.C, taps = c.KH * c.KW;
   if (dx) {
@@ -683,7 +697,13 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epi
       apply_epilogue(ep, yc, (r1 - r0) * c.Cout);  // while the chunk is still in cache
     });
   };
-  if (!wino_eligible(c)) return im2col_forward();
+  if (!wino_eligible(c)) {
+    // Few output channels (a network's first conv: 3x3 over RGB to 8..64):
+    // the patches go through the direct 1x1 kernel, bias and activation
+    // included, instead of the GEMM with its packing and separate passes.
+    if (c.G == 1 && c.rows() * c.ld() <= c.chunk_rows() * c.ld() && patch_forward(c, x, w, bias, y, ep)) return;
+    return im2col_forward();
+  }
   const WinoConv wc = wino_forward(c);
   run_planned(wc, false, [&](int algo, const WinoPlan& p) {
     if (algo == kIm2col) im2col_forward();
