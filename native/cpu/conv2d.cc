@@ -485,14 +485,23 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
 }
 
 // A conv with one chunk of patches and a Cout the direct 1x1 kernel takes:
-// im2col, then that kernel over the patch matrix. False: not taken.
+// im2col, then that kernel over the patch matrix, block by block. False: not taken.
 bool patch_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y, const Epilogue& ep) {
   static const PwRowsFn rows_fn = pick_pw_rows();
   const int64_t K = c.kkc(), N = c.Cout, rows = c.rows();
   if (N > 64 || K > 1024 || !rows_fn(x, w, bias, y, K, N, 0, ep)) return false;
-  const float* cols = patches(c, x, 0, rows);
-  const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
-  auto run = [&](int64_t a, int64_t b) { rows_fn(cols + a * K, w, bias, y + a * N, K, N, b - a, ep); };
+  // Each task unrolls blocks of 256 rows into its own scratch and consumes
+  // them at once, while they are in L1/L2 (im2col inside a task runs serially).
+  constexpr int64_t kBlock = 256;
+  const int64_t grain = std::max<int64_t>(kBlock, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));
+  auto run = [&](int64_t a, int64_t b) {
+    float* cols = scratch(kSlotCols, kBlock * K);
+    for (int64_t r0 = a; r0 < b; r0 += kBlock) {
+      const int64_t r1 = std::min(b, r0 + kBlock);
+      im2col(c, x, r0, r1, cols);
+      rows_fn(cols, w, bias, y + r0 * N, K, N, r1 - r0, ep);
+    }
+  };
   if (rows <= grain) run(0, rows);
   else parallel_for(0, rows, grain, run);
   return true;
