@@ -388,14 +388,13 @@ void depthwise_forward(const Conv& c, const float* x, const float* w, const floa
 }
 
 // 1x1 stride-1 unpadded convs with few output channels (Cout a multiple of a
-// vector width, at most 4 vectors): y = x * W + b directly, R rows at a time
+// vector width, at most 4 vectors, or up to 256 in blocks of 4 vectors): y = x * W + b directly, R rows at a time
 // with the R x NV accumulator tile in registers, each x element broadcast.
 // Skips the GEMM's packing, which dominates when Cout is this small.
 template <int VW, int NV, int R>
 EC_DW_INLINE void pw_tile(const float* x, const float* w, const float* bias, float* y, int64_t K, int64_t rows,
-                          const Epilogue& ep) {
+                          const Epilogue& ep, int64_t N = int64_t{VW} * NV) {  // N: row stride of w and y
   using V = typename DwVec<VW>::type;
-  constexpr int64_t N = int64_t{VW} * NV;
   V b[NV];
   for (int j = 0; j < NV; ++j) b[j] = bias ? dw_load<VW>(bias + j * VW) : V{};
   int64_t r = 0;
@@ -439,6 +438,13 @@ EC_DW_INLINE bool pw_rows(const float* x, const float* w, const float* bias, flo
     case 4 * VW: pw_tile<VW, 4, wide ? 4 : 2>(x, w, bias, y, K, rows, ep); return true;
     default: break;
   }
+  // Wider: column blocks of 4 vectors (each block's x rows stay in L1).
+  if (N > 4 * VW && N % (4 * VW) == 0) {
+    if (rows)
+      for (int64_t j0 = 0; j0 < N; j0 += 4 * VW)
+        pw_tile<VW, 4, wide ? 4 : 2>(x, w + j0, bias ? bias + j0 : nullptr, y + j0, K, rows, ep, N);
+    return true;
+  }
   if (N == H && H != VW) {
     pw_tile<H, 1, 4>(x, w, bias, y, K, rows, ep);
     return true;
@@ -472,7 +478,7 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
                        const Epilogue& ep) {
   static const PwRowsFn rows_fn = pick_pw_rows();
   const int64_t K = c.C, N = c.Cout, rows = c.rows();
-  if (!c.pointwise() || c.G != 1 || N > 64 || K > 1024) return false;
+  if (!c.pointwise() || c.G != 1 || N > 256 || K > 1024) return false;
   // Probe the shape on zero rows, then ~256K multiply-adds per task.
   if (!rows_fn(x, w, bias, y, K, N, 0, ep)) return false;
   const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(1, K * N));

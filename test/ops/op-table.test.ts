@@ -36,6 +36,7 @@ const cases: OpCase[] = [
   { name: 'conv2d 3x3 stride 2 RGB to 16, batch 2', op: 'conv2d', inputs: [{ shape: [2, 5, 5, 3] }, { shape: [3, 3, 3, 16] }], build: (g, x) => conv(g, x, { strides: 2, padding: 'same' }) },
   { name: 'conv2d depthwise 24 channels bias', op: 'conv2d', inputs: [{ shape: [1, 5, 4, 24] }, { shape: [3, 3, 1, 24] }, { shape: [24] }], build: (g, x) => conv(g, x, { groups: 24, padding: 'same' }) },
   { name: 'conv2d 1x1 24 to 32 bias', op: 'conv2d', inputs: [{ shape: [1, 3, 5, 24] }, { shape: [1, 1, 24, 32] }, { shape: [32] }], build: (g, x) => conv(g, x, {}) },
+  { name: 'conv2d 1x1 16 to 128 bias (column blocks)', op: 'conv2d', inputs: [{ shape: [1, 2, 3, 16] }, { shape: [1, 1, 16, 128] }, { shape: [128] }], build: (g, x) => conv(g, x, {}) },
   { name: 'conv2d depthwise', op: 'conv2d', inputs: [{ shape: [1, 5, 5, 3] }, { shape: [3, 3, 1, 3] }, { shape: [3] }], build: (g, x) => conv(g, x, { groups: 3, padding: 'same', strides: 2 }) },
   { name: 'dense', op: 'dense', inputs: [{ shape: [2, 3, 5] }, { shape: [5, 4] }, { shape: [4] }], build: (g, x) => g.dense('y', x[0], { kernel: x[1], bias: x[2] }) },
   { name: 'relu', op: 'relu', inputs: [{ shape: [2, 3, 4], gen: 'away_from_kinks' }], build: (g, x) => g.relu('y', x[0]) },
