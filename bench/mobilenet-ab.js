@@ -4,6 +4,7 @@
 // round after warm-up. Prints the medians, their ratio and the load average.
 //
 //   node bench/mobilenet-ab.js [rounds]      # default 200 rounds
+//   EYECANDY_ADDON=old/eyecandy.node node bench/mobilenet-ab.js   # another build, same harness
 //
 // eyecandy is timed both ways a caller can run it: forward() (a Promise) and
 // forwardSync() where the build has it.
@@ -47,6 +48,12 @@ const file = path.join(shared, 'models/mobilenet_v1_0.25_224/mobilenet_v1_0.25_2
       fn: async () => net.forwardSync(x, { taps })[model.output].dispose(),
     });
 
+  // An addon built before forwardSync existed (EYECANDY_ADDON) times forward() only.
+  try {
+    if (systems[2]) await systems[2].fn();
+  } catch {
+    systems.pop();
+  }
   for (const s of systems) for (let i = 0; i < 20; ++i) await s.fn();
   const ms = systems.map(() => []);
   for (let r = 0; r < rounds; ++r)
