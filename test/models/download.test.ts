@@ -280,14 +280,19 @@ test('progressBar: one final line off a TTY, carriage-return redraws on a TTY', 
 });
 
 /** Sends `data` in 10 slow pieces, so transfers of it overlap. */
-function sendSlowly(res: http.ServerResponse): void {
+/** Sends `data` in ten steps 30 ms apart; with `gate`, the second half waits until it resolves. */
+function sendSlowly(res: http.ServerResponse, gate?: Promise<unknown>): void {
   res.writeHead(200, { 'content-length': data.length });
   let i = 0;
   const step = Math.ceil(data.length / 10);
   const next = () => {
     if (i >= data.length) return void res.end();
     res.write(data.subarray(i, (i += step)));
-    setTimeout(next, 30);
+    if (gate && i >= data.length / 2) {
+      const g = gate;
+      gate = undefined;
+      void g.then(() => setTimeout(next, 30));
+    } else setTimeout(next, 30);
   };
   next();
 }
@@ -304,7 +309,18 @@ test('two fetches of one file in one process share one transfer', async () => {
 });
 
 test('two processes fetching one file into one cache never write one partial: both get it whole', async () => {
-  const s = await serve((req, res) => sendSlowly(res));
+  // The first transfer stops halfway until the second request arrives, so the two transfers
+  // always overlap, however late the second process starts (else it may find the file whole).
+  // The 20 s bound only ends a run in which no second request comes; the count below then fails.
+  let secondArrived!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    secondArrived = resolve;
+    setTimeout(resolve, 20000).unref();
+  });
+  const s = await serve((req, res, n) => {
+    if (n === 2) secondArrived();
+    sendSlowly(res, n === 1 ? gate : undefined);
+  });
   const dir = tmp();
   const dist = path.resolve(__dirname, '../../dist/models/zoo/download.js');
   const script = `require(${JSON.stringify(dist)}).fetchFile(${JSON.stringify(remote([`${s.url}/m.json`]))}, { cacheDir: ${JSON.stringify(dir)} })
