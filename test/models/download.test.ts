@@ -9,6 +9,38 @@ import * as path from 'node:path';
 import { cacheDir, DownloadError, fetchFile, progressBar, RemoteFile, verifyFile } from '../../src/ts/models/zoo/download';
 import { rng } from '../helpers';
 
+// A full disk: while mockDiskLeft is a number, each write stream the download opens takes that
+// many more bytes and then fails with ENOSPC, as a real full file system does.
+let mockDiskLeft: number | undefined;
+jest.mock('node:fs', () => {
+  const real = jest.requireActual('node:fs');
+  const { Writable } = jest.requireActual('node:stream');
+  return {
+    ...real,
+    createWriteStream(file: string, options: object) {
+      if (mockDiskLeft === undefined) return real.createWriteStream(file, options);
+      const out = real.createWriteStream(file, options);
+      return new Writable({
+        write(chunk: Buffer, _enc: string, done: (e?: Error | null) => void) {
+          const room = Math.min(chunk.length, mockDiskLeft!);
+          mockDiskLeft! -= room;
+          out.write(chunk.subarray(0, room), (e?: Error | null) => {
+            if (e || room === chunk.length) return done(e);
+            done(Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
+          });
+        },
+        final(done: (e?: Error | null) => void) {
+          out.end(done);
+        },
+        destroy(err: Error | null, done: (e?: Error | null) => void) {
+          out.destroy();
+          out.once('close', () => done(err));
+        },
+      });
+    },
+  };
+});
+
 // Every server here is on 127.0.0.1: these tests may use URLs (see test/setup.ts).
 delete process.env.EYECANDY_OFFLINE;
 
@@ -354,4 +386,26 @@ test("a lock left by a process that died is taken over, and its partial resumed"
   expect(s.requests.map((r) => r.range)).toEqual([`bytes=${half}-`]);
   expect(fs.readFileSync(local).equals(data)).toBe(true);
   expect(files(dir)).toEqual([path.join('vgg19', 'model.json')]);
+});
+
+test('a full disk mid-download fails at once, naming the partial and ENOSPC, and leaves no file that passes; with room again it resumes', async () => {
+  const s = await serve((req, res) => sendFile(req, res));
+  const dir = tmp();
+  mockDiskLeft = 100_000;
+  try {
+    await expect(fetchFile(remote([`${s.url}/m.json`]), { cacheDir: dir })).rejects.toThrow(
+      /^download: no space left on the device to write .*model\.json\.partial \(ENOSPC\)/,
+    );
+  } finally {
+    mockDiskLeft = undefined;
+  }
+  expect(s.requests).toHaveLength(1); // not retried: a full disk stays full
+  expect(fs.existsSync(path.join(dir, NAME))).toBe(false);
+  expect(await verifyFile(path.join(dir, NAME), sha)).toBe(false);
+  // What was written is the file's first bytes, so the next call resumes from there.
+  expect(fs.readFileSync(path.join(dir, `${NAME}.partial`)).equals(data.subarray(0, 100_000))).toBe(true);
+  const local = await fetchFile(remote([`${s.url}/m.json`]), { cacheDir: dir });
+  expect(s.requests.map((r) => r.range)).toEqual([undefined, 'bytes=100000-']);
+  expect(fs.readFileSync(local).equals(data)).toBe(true);
+  expect(files(dir)).toEqual([NAME]);
 });
