@@ -9,6 +9,38 @@ import * as path from 'node:path';
 import { cacheDir, DownloadError, fetchFile, progressBar, RemoteFile, verifyFile } from '../../src/ts/models/zoo/download';
 import { rng } from '../helpers';
 
+// A full disk: while mockDiskLeft is a number, each write stream the download opens takes that
+// many more bytes and then fails with ENOSPC, as a real full file system does.
+let mockDiskLeft: number | undefined;
+jest.mock('node:fs', () => {
+  const real = jest.requireActual('node:fs');
+  const { Writable } = jest.requireActual('node:stream');
+  return {
+    ...real,
+    createWriteStream(file: string, options: object) {
+      if (mockDiskLeft === undefined) return real.createWriteStream(file, options);
+      const out = real.createWriteStream(file, options);
+      return new Writable({
+        write(chunk: Buffer, _enc: string, done: (e?: Error | null) => void) {
+          const room = Math.min(chunk.length, mockDiskLeft!);
+          mockDiskLeft! -= room;
+          out.write(chunk.subarray(0, room), (e?: Error | null) => {
+            if (e || room === chunk.length) return done(e);
+            done(Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
+          });
+        },
+        final(done: (e?: Error | null) => void) {
+          out.end(done);
+        },
+        destroy(err: Error | null, done: (e?: Error | null) => void) {
+          out.destroy();
+          out.once('close', () => done(err));
+        },
+      });
+    },
+  };
+});
+
 // Every server here is on 127.0.0.1: these tests may use URLs (see test/setup.ts).
 delete process.env.EYECANDY_OFFLINE;
 
@@ -280,14 +312,19 @@ test('progressBar: one final line off a TTY, carriage-return redraws on a TTY', 
 });
 
 /** Sends `data` in 10 slow pieces, so transfers of it overlap. */
-function sendSlowly(res: http.ServerResponse): void {
+/** Sends `data` in ten steps 30 ms apart; with `gate`, the second half waits until it resolves. */
+function sendSlowly(res: http.ServerResponse, gate?: Promise<unknown>): void {
   res.writeHead(200, { 'content-length': data.length });
   let i = 0;
   const step = Math.ceil(data.length / 10);
   const next = () => {
     if (i >= data.length) return void res.end();
     res.write(data.subarray(i, (i += step)));
-    setTimeout(next, 30);
+    if (gate && i >= data.length / 2) {
+      const g = gate;
+      gate = undefined;
+      void g.then(() => setTimeout(next, 30));
+    } else setTimeout(next, 30);
   };
   next();
 }
@@ -304,7 +341,18 @@ test('two fetches of one file in one process share one transfer', async () => {
 });
 
 test('two processes fetching one file into one cache never write one partial: both get it whole', async () => {
-  const s = await serve((req, res) => sendSlowly(res));
+  // The first transfer stops halfway until the second request arrives, so the two transfers
+  // always overlap, however late the second process starts (else it may find the file whole).
+  // The 20 s bound only ends a run in which no second request comes; the count below then fails.
+  let secondArrived!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    secondArrived = resolve;
+    setTimeout(resolve, 20000).unref();
+  });
+  const s = await serve((req, res, n) => {
+    if (n === 2) secondArrived();
+    sendSlowly(res, n === 1 ? gate : undefined);
+  });
   const dir = tmp();
   const dist = path.resolve(__dirname, '../../dist/models/zoo/download.js');
   const script = `require(${JSON.stringify(dist)}).fetchFile(${JSON.stringify(remote([`${s.url}/m.json`]))}, { cacheDir: ${JSON.stringify(dir)} })
@@ -338,4 +386,26 @@ test("a lock left by a process that died is taken over, and its partial resumed"
   expect(s.requests.map((r) => r.range)).toEqual([`bytes=${half}-`]);
   expect(fs.readFileSync(local).equals(data)).toBe(true);
   expect(files(dir)).toEqual([path.join('vgg19', 'model.json')]);
+});
+
+test('a full disk mid-download fails at once, naming the partial and ENOSPC, and leaves no file that passes; with room again it resumes', async () => {
+  const s = await serve((req, res) => sendFile(req, res));
+  const dir = tmp();
+  mockDiskLeft = 100_000;
+  try {
+    await expect(fetchFile(remote([`${s.url}/m.json`]), { cacheDir: dir })).rejects.toThrow(
+      /^download: no space left on the device to write .*model\.json\.partial \(ENOSPC\)/,
+    );
+  } finally {
+    mockDiskLeft = undefined;
+  }
+  expect(s.requests).toHaveLength(1); // not retried: a full disk stays full
+  expect(fs.existsSync(path.join(dir, NAME))).toBe(false);
+  expect(await verifyFile(path.join(dir, NAME), sha)).toBe(false);
+  // What was written is the file's first bytes, so the next call resumes from there.
+  expect(fs.readFileSync(path.join(dir, `${NAME}.partial`)).equals(data.subarray(0, 100_000))).toBe(true);
+  const local = await fetchFile(remote([`${s.url}/m.json`]), { cacheDir: dir });
+  expect(s.requests.map((r) => r.range)).toEqual([undefined, 'bytes=100000-']);
+  expect(fs.readFileSync(local).equals(data)).toBe(true);
+  expect(files(dir)).toEqual([NAME]);
 });

@@ -76,3 +76,19 @@ export async function waitFor<T>(f: () => Promise<T | undefined>, ms = 60_000): 
 }
 
 export const isDog = (i: number) => i >= 151 && i <= 268;
+
+/** A redis-server on a free loopback port, persistence off; `stop` kills it. */
+export async function startRedis(): Promise<{ url: string; stop: () => void }> {
+  const { execFileSync, spawn } = await import('child_process');
+  const net = await import('net');
+  execFileSync('redis-server', ['--version']);
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as import('net').AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await waitFor(async () => new Promise<true | undefined>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: import('net').Socket) { this.destroy(); r(true); }).on('error', () => r(undefined))), 10_000);
+  return { url: `redis://127.0.0.1:${port}`, stop: () => void proc.kill('SIGKILL') };
+}

@@ -5,6 +5,8 @@
 // Progress reaches the API node through BullMQ's queue events; cancel goes to the workers over
 // a Redis channel and aborts the task's signal. A worker that dies mid-job loses its lock; the
 // job is moved back to the queue (BullMQ's stalled check) and runs on another worker, once.
+// API nodes sweep the shared directory: a finished job's folder goes (with the job) once its
+// result has expired, and a folder with no job behind it once it is older than the retention.
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { randomUUID } from 'crypto';
@@ -18,7 +20,7 @@ import { Metrics } from './metrics';
 import { DeviceLock } from './queue';
 import { JobInputs, JobSpec, RunConfig, runJob } from './tasks';
 
-const QUEUE = 'eyecandy-jobs';
+export const QUEUE = 'eyecandy-jobs';
 const CANCEL = 'eyecandy:cancel';
 
 export interface RedisOptions {
@@ -26,7 +28,12 @@ export interface RedisOptions {
   sharedDir?: string;
   capacity: number;
   resultTtlMs: number;
+  /** Milliseconds between sweeps of the shared directory. Default: resultTtlMs / 10, from 1 s to 5 min. */
+  sweepMs?: number;
 }
+
+/** Job folders are named by the job id (randomUUID); nothing else in the shared directory is swept. */
+const JOB_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface JobData {
   spec: JobSpec;
@@ -51,7 +58,7 @@ export function redisBackend(o: RedisOptions) {
   return (run: RunConfig, device: DeviceLock, metrics: Metrics): Backend => new RedisBackend(o, metrics);
 }
 
-class RedisBackend implements Backend {
+export class RedisBackend implements Backend {
   private conn: IORedis;
   private queue: Queue;
   private events: QueueEvents;
@@ -59,6 +66,8 @@ class RedisBackend implements Backend {
   private dir: string;
   private logs = new Map<string, { events: StreamEvent[]; listeners: Set<(e: StreamEvent) => void> }>();
   private closing = false;
+  private sweepTimer: NodeJS.Timeout;
+  private sweeping: Promise<string[]> | undefined;
 
   constructor(
     private o: RedisOptions,
@@ -79,6 +88,46 @@ class RedisBackend implements Backend {
       this.push(jobId, 'done', { state: 'succeeded', error: null, files: r.files.map((f) => f.name) });
     });
     this.events.on('failed', ({ jobId, failedReason }) => void this.failed(jobId, failedReason));
+    const sweepMs = o.sweepMs ?? Math.min(300_000, Math.max(1000, Math.floor(o.resultTtlMs / 10)));
+    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * One pass over the shared directory; returns the job ids whose folders it removed. A folder
+   * goes when its job finished more than resultTtlMs ago (the job is removed from Redis first,
+   * so its result reads as expired, never as a job without files), or when no job has its id
+   * and the folder is older than resultTtlMs (a job already removed by BullMQ's age limit, or an
+   * upload whose job was never added). Queued and running jobs keep theirs, however old.
+   */
+  sweep(now = Date.now()): Promise<string[]> {
+    this.sweeping ??= this.sweepOnce(now).finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(now: number): Promise<string[]> {
+    const removed: string[] = [];
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    for (const id of names) {
+      if (this.closing) break;
+      if (!JOB_DIR.test(id)) continue;
+      const dir = path.join(this.dir, id);
+      const job = await this.queue.getJob(id);
+      if (job) {
+        if (!job.finishedOn || job.finishedOn + this.o.resultTtlMs > now) continue;
+        const state = await job.getState();
+        if (state !== 'completed' && state !== 'failed') continue; // retried: running again
+        await job.remove().catch(() => undefined);
+      } else {
+        const st = await fs.stat(dir).catch(() => undefined);
+        if (!st || st.mtimeMs + this.o.resultTtlMs > now) continue;
+        // submit() writes the folder before it adds the job: look once more.
+        if (await this.queue.getJob(id)) continue;
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+      removed.push(id);
+    }
+    return removed;
   }
 
   private async failed(id: string, reason: string) {
@@ -184,7 +233,12 @@ class RedisBackend implements Backend {
     const job = await this.queue.getJob(id);
     const f = (job?.returnvalue as JobReturn | undefined)?.files.find((x) => x.name === name);
     if (!f) return undefined;
-    return { type: f.type, data: await fs.readFile(path.join(this.dir, id, 'result', f.name)) };
+    try {
+      return { type: f.type, data: await fs.readFile(path.join(this.dir, id, 'result', f.name)) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // swept just now
+      throw err;
+    }
   }
 
   async cancel(id: string) {
@@ -225,6 +279,8 @@ class RedisBackend implements Backend {
   /** An API node runs nothing itself: it stops taking jobs; workers finish theirs. */
   async close() {
     this.closing = true;
+    clearInterval(this.sweepTimer);
+    await this.sweeping?.catch(() => undefined);
     // The events connection sits in a blocking read: drop it rather than wait the read out.
     this.eventsConn.disconnect();
     await this.events.close().catch(() => undefined);

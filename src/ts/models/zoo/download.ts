@@ -408,6 +408,16 @@ async function writeBody(body: Readable, partial: string, offset: number, total:
     // (not events.once: the stream re-emits the pipeline's error first, which once() would throw)
     if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     if (ctx.signal?.aborted || e instanceof Failure) throw e;
+    // A full disk does not clear between retries: stop at once and say where. The bytes written
+    // stay in the partial (it holds only what was received, in order), so a later call resumes.
+    const code = (e as NodeJS.ErrnoException | null)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      throw new Failure(
+        `no space left on the device (${code}) after ${received} bytes`,
+        false,
+        false,
+        `${WHO}: no space left on the device to write ${partial} (${code}); free some space (the download resumes from the bytes already written) or point EYECANDY_CACHE / --cache-dir at a disk with room`,
+      );
     throw new Failure(`transfer cut at ${received}${total !== undefined ? ` of ${total}` : ''} bytes: ${message(e)}`, true);
   }
   if (total !== undefined && received < total) throw new Failure(`transfer ended early at ${received} of ${total} bytes`, true);
