@@ -191,6 +191,31 @@ void Program::give_buffer(Tensor t) {
   pool_.emplace(t.storage()->numel, t);
 }
 
+// At most this many lent buffers are remembered; older ones are simply left
+// to their holders.
+constexpr size_t kMaxLent = 64;
+
+void Program::lend(const Tensor& given, const Tensor& ours) {
+  if (given.empty() || given.storage() != ours.storage()) return;  // a copy: nothing of ours went out
+  for (const auto& s : lent_)
+    if (s == given.storage()) return;
+  if (lent_.size() >= kMaxLent) lent_.erase(lent_.begin());
+  lent_.push_back(given.storage());
+}
+
+void Program::reclaim_lent() {
+  // use_count 1: only this list holds it, so no one else can reach it any more.
+  for (auto it = lent_.begin(); it != lent_.end();) {
+    if (it->use_count() == 1) {
+      const int64_t numel = (*it)->numel;
+      pool_.emplace(numel, Tensor({numel}, std::move(*it)));
+      it = lent_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // The forward plan for one (input shapes, taps, keep): which nodes run, when
 // each value dies, what backward keeps, and which convs take their activation
 // as an epilogue. Computed on the first call with that key, then reused.
@@ -332,6 +357,7 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
   QueueScope scope(backend_, queue_.get());
   check_feeds(feeds);
   const std::shared_ptr<const ForwardPlan> plan = plan_for(feeds, taps, keep);
+  reclaim_lent();
   // The last pass's kept activations serve this one's buffers (no fresh pages per call).
   for (size_t i = 0; i < saved_.size(); ++i)
     if (graph_.nodes[i].kind == GraphNode::Kind::Op) give_buffer(std::move(saved_[i]));
@@ -346,6 +372,7 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
     const bool param = graph_.nodes[t].kind == GraphNode::Kind::Param;
     Tensor out = device_results ? (param ? backend_.clone(values[t]) : values[t])
                                 : (param ? backend_.to_host(values[t]).clone() : backend_.to_host(values[t]));
+    if (graph_.nodes[t].kind == GraphNode::Kind::Op) lend(out, values[t]);
     result[graph_.nodes[t].name] = out;
   }
   const int n = static_cast<int>(graph_.nodes.size());
@@ -363,13 +390,14 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
 }
 
 BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
-                                 bool want_inputs, bool device_results) {
+                                 bool want_inputs, bool device_results, bool last) {
   std::lock_guard<std::mutex> lk(mu_);
   check_live("backward");
   QueueScope scope(backend_, queue_.get());
   if (!have_saved_)
     throw Error("backward: no retained forward pass; call forward with keep (grad) enabled first");
   if (seeds.empty()) throw Error("backward: no gradient was given at any tap");
+  reclaim_lent();
   const int n = static_cast<int>(graph_.nodes.size());
   const std::vector<bool>& needed = saved_plan_->needed;
   const std::vector<Shape>& shapes = saved_plan_->shapes;
@@ -403,19 +431,49 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     grads[i] = backend_.from_host(g);  // read-only as dy; sums make new tensors
   }
 
+  // With last: the step after which each kept activation has no reader left
+  // (steps run from the last node down, so that is its smallest reader).
+  std::vector<std::vector<int>> free_after(n);
+  if (last) {
+    std::vector<int> reader(n, -1);
+    for (int i = n - 1; i >= 0; --i) {
+      const GraphNode& node = graph_.nodes[i];
+      if (node.kind != GraphNode::Kind::Op || !needed[i]) continue;
+      const OpInfo& info = op_info(node.call.op);
+      if (info.backward_needs_inputs)
+        for (int k : node.inputs) reader[k] = i;
+      if (info.backward_needs_output) reader[i] = i;
+    }
+    for (int k = 0; k < n; ++k)
+      if (graph_.nodes[k].kind == GraphNode::Kind::Op && !saved_[k].empty())
+        free_after[reader[k] >= 0 ? reader[k] : n - 1].push_back(k);
+  }
+
   const OpCall add_call{Op::Add, NoAttrs{}};
   for (int i = n - 1; i >= 0; --i) {
     GraphNode& node = graph_.nodes[i];
+    struct FreeKept {  // runs when this step ends, whether it ran or was skipped
+      Program* p;
+      const std::vector<int>& ks;
+      ~FreeKept() {
+        for (int k : ks) p->give_buffer(std::move(p->saved_[k]));
+      }
+    } free_kept{this, free_after[i]};
     if (node.kind != GraphNode::Kind::Op || grads[i].empty() || !requires_grad[i]) continue;
     const OpInfo& info = op_info(node.call.op);
     Inputs in;
     Grads din;
     std::vector<Tensor> din_store(node.inputs.size());
+    // A pointwise op's input gradient may overwrite its output gradient in
+    // place (each element reads dy[i] before writing dx[i]) when no one else
+    // holds dy: a caller's seed is still referenced and is never written.
+    const bool in_place = (info.flags & kPointwise) && node.inputs.size() == 1 && grads[i].storage().use_count() == 1 &&
+                          shapes[node.inputs[0]] == shapes[i];
     for (size_t j = 0; j < node.inputs.size(); ++j) {
       const int k = node.inputs[j];
       const Tensor& v = graph_.nodes[k].kind == GraphNode::Kind::Param ? params_[k] : saved_[k];
       in.push_back(info.backward_needs_inputs ? &v : nullptr);
-      if (requires_grad[k]) din_store[j] = take_buffer(shapes[k]);  // kernels overwrite it
+      if (requires_grad[k]) din_store[j] = in_place ? grads[i] : take_buffer(shapes[k]);  // kernels overwrite it
     }
     for (auto& t : din_store) din.push_back(t.empty() ? nullptr : &t);
     const Tensor empty;
@@ -450,7 +508,15 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
                                 : device_results ? grads[i] : backend_.to_host(grads[i]);
     if (grads[i].empty() && device_results) g = backend_.from_host(g);
     if (!needed[i] && node.kind == GraphNode::Kind::Input) continue;  // input unused by this pass
+    if (!grads[i].empty()) lend(g, grads[i]);
     (node.kind == GraphNode::Kind::Param ? result.params : result.inputs)[node.name] = g;
+  }
+  if (last) {  // what is left of the kept pass (e.g. activations no step read) serves the next call
+    for (int k = 0; k < n; ++k)
+      if (graph_.nodes[k].kind == GraphNode::Kind::Op) give_buffer(std::move(saved_[k]));
+    saved_.clear();
+    saved_plan_.reset();
+    have_saved_ = false;
   }
   return result;
 }
@@ -461,6 +527,7 @@ void Program::release() {
   saved_.clear();
   have_saved_ = false;
   pool_.clear();
+  lent_.clear();
   // A fresh queue: the old one finishes its work and hands its cached device
   // blocks to the shared cache now, not when the Program is finally destroyed.
   if (queue_) queue_ = backend_.make_queue(options_);
@@ -473,6 +540,7 @@ void Program::dispose() {
   plans_.clear();
   have_saved_ = false;
   pool_.clear();
+  lent_.clear();
   params_.assign(params_.size(), Tensor());
   for (GraphNode& node : graph_.nodes) node.value = Tensor();
   disposed_ = true;
@@ -501,6 +569,8 @@ int64_t Program::pool_bytes() const {
   std::lock_guard<std::mutex> lk(mu_);
   int64_t b = 0;
   for (const auto& [k, t] : pool_) b += k * 4;
+  for (const auto& st : lent_)  // handed out and since dropped: the next call's pool
+    if (st.use_count() == 1) b += st->numel * 4;
   return b;
 }
 

@@ -61,9 +61,12 @@ class Program {
                                         bool device_results = false);
   // Seeds: gradient of the objective at each tap (same shape as the tap's value).
   // Requires a previous forward with keep=true; params lists the parameters
-  // whose gradient is wanted (none: input gradients only).
+  // whose gradient is wanted (none: input gradients only). With last, this is
+  // the last backward of that forward: each kept activation goes back to the
+  // buffer pool as soon as the last backward step that reads it has run (so
+  // the gradients of earlier layers reuse it), and a further backward throws.
   BackwardResult backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
-                          bool want_inputs, bool device_results = false);
+                          bool want_inputs, bool device_results = false, bool last = false);
   // Frees what forward(keep=true) retained and the buffer pool, and gives
   // the backend's cached blocks of this Program's queue back for shared use.
   void release();
@@ -116,6 +119,11 @@ class Program {
                                 const char* who);
   Tensor take_buffer(const Shape& shape);
   void give_buffer(Tensor t);
+  // Records a buffer handed to the caller (a tap or a gradient); once the
+  // caller has dropped it, reclaim_lent() puts it back in the pool, so
+  // repeated calls reuse the same pages.
+  void lend(const Tensor& given, const Tensor& ours);
+  void reclaim_lent();
   void check_memory(const Tensor& t, const std::string& what) const;
   void check_live(const char* who) const;
   std::string where(int node) const;
@@ -126,6 +134,7 @@ class Program {
   std::unique_ptr<Queue> queue_;  // declared before every tensor member: destroyed after them
   std::vector<Tensor> params_;           // backend-resident parameter values, by node index
   std::multimap<int64_t, Tensor> pool_;  // free buffers by element count
+  std::vector<std::shared_ptr<Storage>> lent_;  // pool buffers the caller may still hold
   std::unordered_map<std::string, int> index_;  // node index by name
   std::vector<int> input_nodes_;
   std::map<PlanKey, std::shared_ptr<const ForwardPlan>> plans_;

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#endif
+
 namespace ec {
 
 void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
@@ -79,11 +83,52 @@ Storage::~Storage() {
   if (release && data) release(data);
 }
 
+namespace {
+
+// Host buffers of at least this many bytes are mapped from the OS directly and
+// unmapped when freed, so the memory goes back at once: malloc would keep freed
+// blocks below its (adaptive, up to 32 MB) mmap threshold in its heap, where a
+// long style run piles them up. What a Program reuses across calls stays in its
+// buffer pool and is never unmapped between calls.
+constexpr size_t kMapBytes = size_t(1) << 20;
+// Mappings this large ask for transparent huge pages: one fault per 2 MB
+// instead of per 4 KB page, and fewer TLB misses in the kernels.
+constexpr size_t kHugeBytes = size_t(4) << 20;
+
+#if defined(__unix__) || defined(__APPLE__)
+float* map_host(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+#ifdef MADV_HUGEPAGE
+  if (bytes >= kHugeBytes) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  return static_cast<float*>(p);
+}
+constexpr bool kCanMap = true;
+#else
+float* map_host(size_t) { return nullptr; }
+constexpr bool kCanMap = false;
+#endif
+
+}  // namespace
+
 static std::shared_ptr<Storage> host_storage(int64_t numel, bool zero) {
   auto st = std::make_shared<Storage>();
   st->numel = numel;
   // 64-byte alignment so SIMD kernels may use aligned loads on whole buffers.
   size_t bytes = ((std::max<int64_t>(numel, 1) * sizeof(float) + 63) / 64) * 64;
+  if (kCanMap && bytes >= kMapBytes) {
+    const size_t page = 4096;
+    const size_t mapped = (bytes + page - 1) / page * page;
+    st->data = map_host(mapped);
+    if (!st->data) throw Error("tensor: out of host memory mapping " + std::to_string(mapped) + " bytes");
+    // Fresh mappings read as zeros: no memset (and no page touched before use).
+#if defined(__unix__) || defined(__APPLE__)
+    st->release = [mapped](float* p) { munmap(p, mapped); };
+#endif
+    memory_track(*st, static_cast<int64_t>(bytes));
+    return st;
+  }
   st->data = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!st->data) throw Error("tensor: out of host memory allocating " + std::to_string(bytes) + " bytes");
   if (zero) std::memset(st->data, 0, bytes);

@@ -162,7 +162,8 @@ Napi::Value NativeProgram::ForwardSync(const Napi::CallbackInfo& info) {
   return tensors_to_js(env, out);
 }
 
-// backward(seeds: {tap: tensor}, params: string[], wantInputs: boolean, onDevice?: boolean)
+// backward(seeds: {tap: tensor}, params: string[], wantInputs: boolean, onDevice?: boolean, last?: boolean)
+//   (last: no further backward of this forward; its kept activations are freed as they are read)
 //   -> Promise<{inputs: {name: tensor}, params: {name: tensor}}>
 Napi::Value NativeProgram::Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -170,11 +171,12 @@ Napi::Value NativeProgram::Backward(const Napi::CallbackInfo& info) {
   auto params = strings_from_js(info[1], "backward params");
   const bool want_inputs = info.Length() < 3 || info[2].ToBoolean().Value();
   const bool on_device = info.Length() > 3 && info[3].ToBoolean().Value();
+  const bool last = info.Length() > 4 && info[4].ToBoolean().Value();
   auto out = std::make_shared<BackwardResult>();
   auto prog = program_;
   auto reported = reported_;
   auto* w = new ProgramWorker(
-      env, [=] { *out = prog->backward(*seeds, params, want_inputs, on_device); },
+      env, [=] { *out = prog->backward(*seeds, params, want_inputs, on_device, last); },
       [=](Napi::Env e) -> Napi::Value {
         Report(prog, *reported);
         Napi::Object o = Napi::Object::New(e);

@@ -52,6 +52,8 @@ export interface NativeProgram {
     params: string[],
     wantInputs: boolean,
     onDevice?: boolean,
+    /** The last backward of that forward: kept activations are freed as they are read, and another backward throws. */
+    last?: boolean,
   ): Promise<{ inputs: Record<string, NativeTensor>; params: Record<string, NativeTensor> }>;
   param(name: string): NativeTensor;
   setParam(name: string, value: NativeTensor): void;

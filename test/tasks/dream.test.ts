@@ -225,6 +225,15 @@ test('channels: only the chosen channels count', async () => {
   expect(r.objective.final).toBeGreaterThan(r.objective.initial);
 });
 
+test('MobileNet dreams on an image smaller than its 224-px classifier head needs', async () => {
+  // At 160x120 the last feature map is 5x4: the head's 7x7 average pool cannot take it, so the
+  // shapes of a tile must come from the network cut at the dream layer.
+  const r = await dream(catDog, { ...opts, model: 'mobilenet-v1-0.25', octaves: 1, steps: 3, stepSize: 2 });
+  expect([r.image.width, r.image.height]).toEqual([160, 120]);
+  expect(r.layers).toHaveLength(1);
+  expect(r.objective.final).toBeGreaterThan(r.objective.initial);
+});
+
 test('abort stops the work and rejects with the signal reason', async () => {
   const ac = new AbortController();
   const seen: number[] = [];

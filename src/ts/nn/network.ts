@@ -204,8 +204,8 @@ export class Network {
     return out;
   }
 
-  /** [queued] One backward pass of the last forward; the caller holds the queue. */
-  private async runBackward(who: string, grads: Seeds, options: BackwardOptions): Promise<Gradients> {
+  /** [queued] One backward pass of the last forward; the caller holds the queue. `last`: no backward of that forward follows. */
+  private async runBackward(who: string, grads: Seeds, options: BackwardOptions, last = false): Promise<Gradients> {
     const program = this.live(who);
     const seeds: Record<string, NativeTensor> = {};
     const temps: Tensor[] = [];
@@ -226,7 +226,7 @@ export class Network {
       }
       const params =
         options.params === true ? program.paramNames() : Array.isArray(options.params) ? options.params : [];
-      const r = await nativeCall(() => program.backward(seeds, params, options.inputs ?? true, options.onDevice ?? false));
+      const r = await nativeCall(() => program.backward(seeds, params, options.inputs ?? true, options.onDevice ?? false, last));
       const inputs = wrapAll(r.inputs);
       return { input: inputs[this.inputNames[0]], inputs, params: wrapAll(r.params) };
     } finally {
@@ -291,7 +291,9 @@ export class Network {
    * as one unit: no other call on this network runs in between, so concurrent callers on one
    * network need no lock (forward() and backward() alone are not atomic). `seeds` may be given
    * up front, or computed from the forward's taps (e.g. a class map's probabilities), as one
-   * seed set or several (each back-propagated through the same kept activations).
+   * seed set or several (each back-propagated through the same kept activations). The last seed
+   * set's backward frees the kept activations as it goes (earlier layers' gradients reuse their
+   * memory), so a backward() after gradient() has no forward pass to use.
    */
   async gradient(
     input: Tensor | Record<string, Tensor>,
@@ -315,7 +317,7 @@ export class Network {
         const sets = Array.isArray(given) ? given : [given];
         const gradients: Gradients[] = [];
         for (const [i, set] of sets.entries()) {
-          const g = await this.runBackward(who, set, { params: options.params, inputs: options.inputs, onDevice });
+          const g = await this.runBackward(who, set, { params: options.params, inputs: options.inputs, onDevice }, i === sets.length - 1);
           if (options.onGradients) await options.onGradients(g, i);
           else gradients.push(g);
         }

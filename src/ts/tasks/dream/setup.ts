@@ -48,6 +48,20 @@ export function prepareDream(o: CheckedOptions): Promise<Prepared> {
   });
 }
 
+/** The nodes that `layers` depend on (in their order): the graph cut after those layers. */
+function upTo(nodes: readonly NodeDef[], layers: string[]): NodeDef[] {
+  const byName = new Map(nodes.map((d) => [d.name, d]));
+  const keep = new Set<string>();
+  const visit = (name: string): void => {
+    if (keep.has(name)) return;
+    keep.add(name);
+    const d = byName.get(name);
+    if (d?.kind === 'op') d.inputs.forEach(visit);
+  };
+  layers.forEach(visit);
+  return nodes.filter((d) => keep.has(d.name));
+}
+
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 const roundUp = (v: number, a: number): number => Math.ceil(v / a) * a;
 const floorTo = (v: number, a: number): number => Math.floor(v / a) * a;
@@ -115,9 +129,12 @@ export function resolveObjective(
     return { layer, stride: fields[i].stride, coreInput, sumTap: g.sumSquares(`dream/sum/${i}`, x) };
   });
   const net = g.compile({ backend: o.backend });
+  // Shapes at the tile sizes come from the network cut at the dream layers: later spatial layers
+  // (e.g. MobileNet's 7x7 average pool) cannot take the small maps of a small image or tile.
+  const shapeNet = layers.length ? Graph.fromNodes(upTo(p.spatial, layers)).compile({ backend: o.backend }) : p.shapeNet;
   const ctx: ObjectiveContext = {
     net,
-    shapes: p.shapeNet,
+    shapes: shapeNet,
     classNet: p.classNet,
     input: p.model.input,
     terms,
@@ -131,6 +148,7 @@ export function resolveObjective(
   };
   const dispose = (): void => {
     net.dispose();
+    if (shapeNet !== p.shapeNet) shapeNet.dispose();
     owned.forEach((t) => t.dispose());
   };
   return { ctx, minSide, layers, dispose };

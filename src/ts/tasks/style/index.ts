@@ -201,6 +201,8 @@ export async function style(
       const from = image ?? (c.init === 'noise' ? noiseImage(hw, c.seed) : c.init === 'content' ? contentImage : initImage!);
       const hostX0 = imageToInput(await resized(from, hw), model.preprocess);
       const { net, terms, owned } = await lossNetwork(c, model, targets, contentImage, styleImages, hw);
+      // The targets exist now: the target network's buffer pool would only sit beside the loss network's.
+      await targets.release();
       // On a GPU the image, its gradient and the optimizer's vectors stay in device memory.
       const onDevice = net.backend === 'cuda';
       const x0 = hostX0.to(onDevice ? 'cuda' : 'cpu');
