@@ -64,3 +64,18 @@ TEST(gram_grad) {
   check_grad(cpu::gram_forward, cpu::gram_backward, kGram,
              {Tensor::from({2, 3, 2, 4}, values(48, -1.f, 1.f, 41))}, 1e-2, 1e-2);
 }
+
+// Channel counts that take the symmetric kernel (multiples of the vector
+// width, one with columns past the 4-vector tiles) and pixel counts large
+// enough to split over the threads, against the double-precision reference.
+TEST(gram_symmetric_kernel_matches_reference) {
+  const std::vector<std::vector<int64_t>> shapes = {{1, 32, 32, 64}, {2, 32, 40, 80}, {1, 3, 5, 16}, {1, 16, 16, 256}};
+  uint32_t seed = 42;
+  for (const auto& s : shapes) {
+    const int64_t numel = s[0] * s[1] * s[2] * s[3];
+    const Tensor f = Tensor::from(Shape(s), values(numel, -1.f, 1.f, seed++));
+    const Tensor g = run(cpu::gram_forward, kGram, {f}), want = naive_gram(f);
+    CHECK(g.shape() == Shape({s[0], s[3], s[3]}));
+    for (int64_t i = 0; i < g.numel(); ++i) CHECK_NEAR(g.data()[i], want.data()[i], 2e-6);
+  }
+}
