@@ -79,3 +79,26 @@ TEST(gram_symmetric_kernel_matches_reference) {
     for (int64_t i = 0; i < g.numel(); ++i) CHECK_NEAR(g.data()[i], want.data()[i], 2e-6);
   }
 }
+
+// Backward on the unpacked path (channels a multiple of the vector width, up
+// to 256; 80 has columns past the 4-vector tiles, 3x5 pixels a row tail) and
+// on the GEMM path (272 channels), against dF = F (dG + dG^T) / P in double.
+TEST(gram_backward_matches_reference) {
+  const std::vector<std::vector<int64_t>> shapes = {{1, 16, 16, 64}, {2, 3, 5, 80}, {1, 7, 9, 16}, {1, 4, 5, 272}};
+  uint32_t seed = 7;
+  for (const auto& s : shapes) {
+    const int64_t n = s[0], p = s[1] * s[2], c = s[3];
+    const Tensor f = Tensor::from(Shape(s), values(n * p * c, -1.f, 1.f, seed++));
+    const Tensor dg = Tensor::from({n, c, c}, values(n * c * c, -1.f, 1.f, seed++));
+    const auto got = run_backward(cpu::gram_forward, cpu::gram_backward, kGram, {f}, dg);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t j = 0; j < c; ++j) {
+          double want = 0;
+          for (int64_t i = 0; i < c; ++i)
+            want += double(f.data()[(b * p + q) * c + i]) *
+                    (double(dg.data()[(b * c + i) * c + j]) + dg.data()[(b * c + j) * c + i]);
+          CHECK_NEAR(got[0].data()[(b * p + q) * c + j], want / p, 2e-6);
+        }
+  }
+}
