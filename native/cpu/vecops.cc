@@ -22,10 +22,16 @@ double block_sum(int64_t n, F f) {
   std::vector<double> part(nb, 0.0);
   parallel_for(0, nb, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
-      double s = 0;
+      // Eight independent sums: one running double sum is bound by the add's
+      // latency (a 16M-element reduction took about 10 ms); eight can be
+      // vectorized and overlap. Same double precision.
+      double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       const int64_t lo = k * block, hi = std::min(n, lo + block);
-      for (int64_t i = lo; i < hi; ++i) s += f(i);
-      part[k] = s;
+      int64_t i = lo;
+      for (; i + 8 <= hi; i += 8)
+        for (int j = 0; j < 8; ++j) s[j] += f(i + j);
+      for (; i < hi; ++i) s[0] += f(i);
+      part[k] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     }
   });
   return std::accumulate(part.begin(), part.end(), 0.0);
