@@ -111,6 +111,12 @@ class Backend {
     throw Error(std::string(name()) + " backend: conv2d with a fused activation is not implemented");
   }
 
+  // max_pool's backward and the backward of the relu that produced its input,
+  // in place: x (the relu's output) is overwritten with the gradient at the
+  // relu's input. False, with nothing written, where the backend or the
+  // pooling geometry does not allow it (see native/cpu/kernels.h).
+  virtual bool max_pool_relu_backward_in_place(const OpCall& pool, Tensor& x, const Tensor& dy) { return false; }
+
   // The vector routines for tensors in this backend's memory. They run on
   // the calling thread's current queue; those returning a number wait for it.
   virtual const VecOps& vec() const = 0;

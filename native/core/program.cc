@@ -183,6 +183,17 @@ Tensor Program::take_buffer(const Shape& shape) {
     pool_.erase(it);
     return t;
   }
+  // A miss in a last backward: the pooled buffers too small for this request
+  // go back first, as many as this one takes (the largest first), so that
+  // freed buffers which cannot serve it (a VGG backward reaching the large
+  // early layers with the later layers' small ones pooled) do not add to the peak.
+  for (int64_t freed = 0; trim_on_miss_ && freed < n;) {
+    auto small = pool_.lower_bound(n);
+    if (small == pool_.begin()) break;
+    --small;
+    freed += small->first;
+    pool_.erase(small);
+  }
   return backend_.alloc(shape);
 }
 
@@ -386,6 +397,15 @@ std::map<std::string, Tensor> Program::forward(const std::map<std::string, Tenso
   for (int i = 0; i < n; ++i)
     if (!plan->retain[i] && !plan->is_tap[i] && graph_.nodes[i].kind == GraphNode::Kind::Op)
       give_buffer(std::move(values[i]));
+  if (keep) {
+    // Large buffers a keeping forward left unused wait in the pool for the
+    // backward to reach layers of their size, beside every kept activation;
+    // by then the later layers' buffers are free (and trimmed on a miss), so
+    // they go back now. Small ones (an input gradient) stay: no fresh pages
+    // per call for them.
+    constexpr int64_t kIdleTrimFloats = (int64_t{16} << 20) / 4;
+    for (auto it = pool_.begin(); it != pool_.end();) it = it->first >= kIdleTrimFloats ? pool_.erase(it) : std::next(it);
+  }
   return result;
 }
 
@@ -431,26 +451,69 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     grads[i] = backend_.from_host(g);  // read-only as dy; sums make new tensors
   }
 
-  // With last: the step after which each kept activation has no reader left
-  // (steps run from the last node down, so that is its smallest reader).
+  // The order of the steps: each node's backward runs as late as it can, just
+  // before the backward of the latest of its inputs that takes a gradient
+  // (ties: the earlier node first). Every consumer of a node comes before it,
+  // and in a chain this is simply from the last node down; but a branch off
+  // the chain (a style Gram, a content loss) makes its input gradient only
+  // when the chain reaches that input, instead of holding it from the start.
+  std::vector<int> due(n, -1);
+  for (int i = 0; i < n; ++i)
+    if (needed[i] && graph_.nodes[i].kind == GraphNode::Kind::Op)
+      for (int k : graph_.nodes[i].inputs)
+        if (requires_grad[k]) due[i] = std::max(due[i], k);
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return due[a] != due[b] ? due[a] > due[b] : a < b; });
+
+  // With last: the step after which each kept activation has no reader left.
   std::vector<std::vector<int>> free_after(n);
   if (last) {
-    std::vector<int> reader(n, -1);
-    for (int i = n - 1; i >= 0; --i) {
+    std::vector<int> pos(n), reader(n, -1);
+    for (int p = 0; p < n; ++p) pos[order[p]] = p;
+    auto read_by = [&](int k, int i) {
+      if (reader[k] < 0 || pos[i] > pos[reader[k]]) reader[k] = i;
+    };
+    for (int i = 0; i < n; ++i) {
       const GraphNode& node = graph_.nodes[i];
       if (node.kind != GraphNode::Kind::Op || !needed[i]) continue;
       const OpInfo& info = op_info(node.call.op);
       if (info.backward_needs_inputs)
-        for (int k : node.inputs) reader[k] = i;
-      if (info.backward_needs_output) reader[i] = i;
+        for (int k : node.inputs) read_by(k, i);
+      if (info.backward_needs_output) read_by(i, i);
     }
     for (int k = 0; k < n; ++k)
       if (graph_.nodes[k].kind == GraphNode::Kind::Op && !saved_[k].empty())
-        free_after[reader[k] >= 0 ? reader[k] : n - 1].push_back(k);
+        free_after[reader[k] >= 0 ? reader[k] : order[0]].push_back(k);
+  }
+
+  // With last, a max pool whose input is a relu output that nothing else
+  // reads writes its gradient over that kept output, the relu's backward
+  // fused in (where the backend can), instead of into a new buffer of the
+  // input's size; the relu's own step then just passes that gradient on.
+  std::vector<bool> pool_over_relu(n, false), relu_done(n, false);
+  if (last) {
+    std::vector<int> readers(n, 0);
+    for (int j = 0; j < n; ++j)
+      if (needed[j] && graph_.nodes[j].kind == GraphNode::Kind::Op)
+        for (int k : graph_.nodes[j].inputs) ++readers[k];
+    for (int i = 0; i < n; ++i) {
+      const GraphNode& node = graph_.nodes[i];
+      if (!needed[i] || node.kind != GraphNode::Kind::Op || node.call.op != Op::MaxPool) continue;
+      const int k = node.inputs[0];
+      const GraphNode& in = graph_.nodes[k];
+      pool_over_relu[i] = in.kind == GraphNode::Kind::Op && in.call.op == Op::Relu && readers[k] == 1 &&
+                          !saved_plan_->is_tap[k] && requires_grad[k] && !saved_[k].empty();
+    }
   }
 
   const OpCall add_call{Op::Add, NoAttrs{}};
-  for (int i = n - 1; i >= 0; --i) {
+  struct TrimOnMiss {
+    bool& on;
+    ~TrimOnMiss() { on = false; }
+  } trim{trim_on_miss_};
+  trim_on_miss_ = last;
+  for (const int i : order) {
     GraphNode& node = graph_.nodes[i];
     struct FreeKept {  // runs when this step ends, whether it ran or was skipped
       Program* p;
@@ -461,14 +524,26 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     } free_kept{this, free_after[i]};
     if (node.kind != GraphNode::Kind::Op || grads[i].empty() || !requires_grad[i]) continue;
     const OpInfo& info = op_info(node.call.op);
+    if (pool_over_relu[i]) {
+      const int k = node.inputs[0];
+      if (saved_[k].storage().use_count() == 1 && grads[k].empty() &&
+          backend_.max_pool_relu_backward_in_place(node.call, saved_[k], grads[i])) {
+        grads[k] = std::move(saved_[k]);  // now the gradient at the relu's input
+        saved_[k] = Tensor();
+        relu_done[k] = true;
+        give_buffer(std::move(grads[i]));
+        grads[i] = Tensor();
+        continue;
+      }
+    }
     Inputs in;
     Grads din;
     std::vector<Tensor> din_store(node.inputs.size());
     // A pointwise op's input gradient may overwrite its output gradient in
     // place (each element reads dy[i] before writing dx[i]) when no one else
     // holds dy: a caller's seed is still referenced and is never written.
-    const bool in_place = (info.flags & kPointwise) && node.inputs.size() == 1 && grads[i].storage().use_count() == 1 &&
-                          shapes[node.inputs[0]] == shapes[i];
+    const bool in_place = relu_done[i] || ((info.flags & kPointwise) && node.inputs.size() == 1 && grads[i].storage().use_count() == 1 &&
+                          shapes[node.inputs[0]] == shapes[i]);
     for (size_t j = 0; j < node.inputs.size(); ++j) {
       const int k = node.inputs[j];
       const Tensor& v = graph_.nodes[k].kind == GraphNode::Kind::Param ? params_[k] : saved_[k];
@@ -478,7 +553,9 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
     for (auto& t : din_store) din.push_back(t.empty() ? nullptr : &t);
     const Tensor empty;
     try {
-      backend_.backward(node.call, in, info.backward_needs_output ? saved_[i] : empty, grads[i], din);
+      // A relu whose gradient its max pool already made: in_place holds (the
+      // pool handed over a buffer of its own), so din is that gradient as is.
+      if (!relu_done[i]) backend_.backward(node.call, in, info.backward_needs_output ? saved_[i] : empty, grads[i], din);
     } catch (const Error& e) {
       throw Error(where(i) + " backward: " + e.what());
     }
@@ -489,6 +566,10 @@ BackwardResult Program::backward(const std::map<std::string, Tensor>& seeds, con
       const int k = node.inputs[j];
       if (grads[k].empty()) {
         grads[k] = din_store[j];
+      } else if (grads[k].storage().use_count() == 1) {
+        // Ours alone (not a caller's seed): sum in place, no third buffer.
+        backend_.forward(add_call, {&grads[k], &din_store[j]}, grads[k]);
+        give_buffer(std::move(din_store[j]));
       } else {
         Tensor sum = take_buffer(shapes[k]);
         backend_.forward(add_call, {&grads[k], &din_store[j]}, sum);

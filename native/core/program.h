@@ -64,7 +64,11 @@ class Program {
   // whose gradient is wanted (none: input gradients only). With last, this is
   // the last backward of that forward: each kept activation goes back to the
   // buffer pool as soon as the last backward step that reads it has run (so
-  // the gradients of earlier layers reuse it), and a further backward throws.
+  // the gradients of earlier layers reuse it), a max pool over a relu that
+  // nothing else reads writes its gradient over the relu's kept output, pooled
+  // buffers too small for a request are released before a new one is made,
+  // and a further backward throws. Each node's backward runs just before its
+  // inputs need their gradient, so a branch's gradient is made only then.
   BackwardResult backward(const std::map<std::string, Tensor>& seeds, const std::vector<std::string>& params,
                           bool want_inputs, bool device_results = false, bool last = false);
   // Frees what forward(keep=true) retained and the buffer pool, and gives
@@ -142,6 +146,7 @@ class Program {
   std::vector<Tensor> saved_;
   std::shared_ptr<const ForwardPlan> saved_plan_;
   bool have_saved_ = false;
+  bool trim_on_miss_ = false;  // set during a last backward (see take_buffer)
   bool disposed_ = false;
   mutable std::mutex mu_;
 };

@@ -34,6 +34,9 @@ class CpuBackend final : public Backend {
   void conv2d_fused(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep) override {
     conv2d_forward(call, in, out, ep);
   }
+  bool max_pool_relu_backward_in_place(const OpCall& pool, Tensor& x, const Tensor& dy) override {
+    return cpu::max_pool_relu_backward_in_place(pool, x, dy);
+  }
   Tensor to_host(const Tensor& t) override { return t; }
   Tensor from_host(const Tensor& t) override { return t; }
   void forward(const OpCall& call, const Inputs& in, Tensor& out) override { cpu::forward(call, in, out); }

@@ -32,6 +32,15 @@ EC_OPS(EC_DECLARE_KERNEL)
 // (conv2d_forward runs it with none).
 void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epilogue& ep);
 
+// max_pool's backward fused with the backward of the relu whose output it
+// pools, written over that output: x holds the relu's output y and becomes
+// the gradient at the relu's input (each window's dy goes to its first
+// maximal cell where y > 0, zero everywhere else). Exactly max_pool_backward
+// followed by relu_backward, without a buffer of x's size. Only for windows
+// that never share a cell (stride >= span, e.g. VGG's 2x2/2); false, with x
+// untouched, otherwise.
+bool max_pool_relu_backward_in_place(const OpCall& pool, Tensor& x, const Tensor& dy);
+
 // How 3x3 stride-1 convolutions run (forward and backward to the input):
 // -1 measured per shape (the default), 0 im2col + GEMM, 1 Winograd F(4x4,3x3)
 // in small per-thread blocks, 2 Winograd in large blocks. EYECANDY_CONV_ALGO

@@ -6,6 +6,7 @@
 // which own disjoint cells of dx, so no two threads write the same element.
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "kernels.h"
 #include "threadpool.h"
@@ -177,6 +178,77 @@ void max_pool_backward(const OpCall& call, const Inputs& in, const Tensor&, cons
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) route(n, oh, ow, c0, c1);
   });
+}
+
+bool max_pool_relu_backward_in_place(const OpCall& call, Tensor& xt, const Tensor& dy) {
+  const PoolShape p = pool_shape("max_pool", call, xt.shape());
+  const Geometry2d& g = p.g;
+  const int64_t span_h = static_cast<int64_t>(g.kernel_h - 1) * g.dilation_h + 1;
+  const int64_t span_w = static_cast<int64_t>(g.kernel_w - 1) * g.dilation_w + 1;
+  if (g.stride_h < span_h || g.stride_w < span_w) return false;  // windows overlap: a cell is read after written
+  float* x = xt.data();
+  const float* gy = dy.data();
+  const int64_t C = p.c, H = g.in_h, W = g.in_w;
+  // Window (oh, ow) covers rows that depend on oh only and columns that
+  // depend on ow only: the covered cells are (covered rows) x (covered columns).
+  std::vector<char> row_in(H, 0), col_in(W, 0);
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    const Window w = window_at(g, oh, 0);
+    for (int kh = w.hl; kh < w.hh; ++kh) row_in[w.h0 + static_cast<int64_t>(kh) * g.dilation_h] = 1;
+  }
+  for (int64_t ow = 0; ow < g.out_w; ++ow) {
+    const Window w = window_at(g, 0, ow);
+    for (int kw = w.wl; kw < w.wh; ++kw) col_in[w.w0 + static_cast<int64_t>(kw) * g.dilation_w] = 1;
+  }
+  // Cells no window reads get no gradient.
+  parallel_for(0, p.n * H, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W * C)), [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r)
+      for (int64_t iw = 0; iw < W; ++iw)
+        if (!row_in[r % H] || !col_in[iw]) std::fill(x + (r * W + iw) * C, x + (r * W + iw + 1) * C, 0.f);
+  });
+  // Each window: its argmax exactly as max_pool_backward finds it (strict '>',
+  // the first maximal cell in scan order), then its cells are overwritten.
+  auto route = [&](int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t c1) {
+    float* xn = x + n * H * W * C;
+    float best[kChannelBlock];
+    int64_t arg[kChannelBlock];
+    const int64_t cb = c1 - c0;
+    const Window w = window_at(g, oh, ow);
+    if (w.hl == w.hh || w.wl == w.wh) return;
+    const int64_t pix0 = (w.h0 + static_cast<int64_t>(w.hl) * g.dilation_h) * W + w.w0 +
+                         static_cast<int64_t>(w.wl) * g.dilation_w;
+    std::copy(xn + pix0 * C + c0, xn + pix0 * C + c1, best);
+    std::fill(arg, arg + cb, pix0);
+    for (int kh = w.hl; kh < w.hh; ++kh) {
+      const int64_t ih = w.h0 + static_cast<int64_t>(kh) * g.dilation_h;
+      for (int kw = w.wl; kw < w.wh; ++kw) {
+        const float* xp = xn + (ih * W + w.w0 + static_cast<int64_t>(kw) * g.dilation_w) * C + c0;
+        for (int64_t c = 0; c < cb; ++c) {
+          const bool take = xp[c] > best[c];
+          best[c] = take ? xp[c] : best[c];
+          arg[c] = take ? (ih * W + w.w0 + static_cast<int64_t>(kw) * g.dilation_w) : arg[c];
+        }
+      }
+    }
+    for (int kh = w.hl; kh < w.hh; ++kh) {
+      const int64_t ih = w.h0 + static_cast<int64_t>(kh) * g.dilation_h;
+      for (int kw = w.wl; kw < w.wh; ++kw) {
+        float* xp = xn + (ih * W + w.w0 + static_cast<int64_t>(kw) * g.dilation_w) * C;
+        std::fill(xp + c0, xp + c1, 0.f);
+      }
+    }
+    // max_pool_backward adds dy into a zeroed cell (0 + dy); relu_backward
+    // passes it where the relu's output (the window's max) is positive.
+    const float* gp = gy + ((n * g.out_h + oh) * g.out_w + ow) * C + c0;
+    for (int64_t c = 0; c < cb; ++c) xn[arg[c] * C + c0 + c] = best[c] > 0.f ? 0.f + gp[c] : 0.f;
+  };
+  const int64_t per_row = std::max<int64_t>(1, g.out_w * C * g.kernel_h * g.kernel_w);
+  parallel_for(0, p.n * g.out_h, std::max<int64_t>(1, 32768 / per_row), [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) route(r / g.out_h, r % g.out_h, ow, c0, std::min(C, c0 + kChannelBlock));
+  });
+  return true;
 }
 
 void avg_pool_forward(const OpCall& call, const Inputs& in, Tensor& out) {
