@@ -101,7 +101,10 @@ const vm = require('vm');
     const code = fs.readFileSync(workerData.bundle, 'utf8');
     const mod = vm.compileFunction(code + '\\nreturn h5wasm;', [], { filename: workerData.bundle })();
     const { FS } = await mod.ready;
-    FS.writeFile('/file.h5', workerData.bytes);
+    // Read here, not in the caller: the file is in memory once (in HDF5's file system) at a time.
+    let bytes = fs.readFileSync(workerData.file);
+    FS.writeFile('/file.h5', bytes);
+    bytes = null;
     let f;
     try {
       f = new mod.File('/file.h5', 'r');
@@ -148,9 +151,9 @@ const vm = require('vm');
 `;
 
 /** Reads the file's tree in a worker, within `ms`; errors name the file. */
-async function readTree(who: string, bytes: Buffer, ms: number): Promise<H5Tree> {
+async function readTree(who: string, file: string, ms: number): Promise<H5Tree> {
   const bundle = findBundle();
-  const worker = new Worker(WORKER, { eval: true, workerData: { bundle, bytes }, stderr: false });
+  const worker = new Worker(WORKER, { eval: true, workerData: { bundle, file }, stderr: false });
   let timer: NodeJS.Timeout | undefined;
   try {
     return await new Promise<H5Tree>((resolve, reject) => {
@@ -196,16 +199,22 @@ export const readLimitMs = (bytes: number): number => 10_000 + Math.ceil(bytes /
 /** Loads a Keras HDF5 file (full model, or weights with `options.architecture`) as a Graph. */
 export async function loadKerasH5(file: string, options: KerasH5Options = {}): Promise<LoadedModel> {
   const who = `keras: '${file}'`;
-  let bytes: Buffer;
+  // The signature and size here; the worker reads the whole file.
+  const head = Buffer.alloc(8);
+  let size: number;
   try {
-    bytes = await fs.promises.readFile(file);
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      size = (await fh.stat()).size;
+      await fh.read(head, 0, 8, 0);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     throw new Error(`${who} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (bytes.length < 8 || !bytes.subarray(0, 8).equals(HDF5_MAGIC))
-    throw new Error(`${who} is not an HDF5 file (no HDF5 signature)`);
-  const f = nodeOf(await readTree(who, bytes, options.readTimeoutMs ?? readLimitMs(bytes.length)));
-  bytes = Buffer.alloc(0);
+  if (size < 8 || !head.equals(HDF5_MAGIC)) throw new Error(`${who} is not an HDF5 file (no HDF5 signature)`);
+  const f = nodeOf(await readTree(who, file, options.readTimeoutMs ?? readLimitMs(size)));
   {
     let config = options.architecture;
     if (!config && f.attrs.model_config) {
