@@ -126,6 +126,7 @@ const vm = require('vm');
       if (typeof node.keys === 'function') {
         out.children = {};
         for (const k of node.keys()) {
+          if (where === '/' && k === 'optimizer_weights') continue; // a training checkpoint's: never used
           const c = node.get(k);
           if (c && typeof c === 'object' && c.attrs) out.children[k] = walk(c, where + k + '/');
         }
