@@ -18,7 +18,7 @@ if [ -n "${FUZZ_CXX:-}" ]; then
 else
   DIR=build-asan
   cmake -S . -B "$DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DEYECANDY_TESTS=ON -DEYECANDY_ADDON=OFF \
-    -DEYECANDY_CUDA=OFF -DEYECANDY_FUZZ=ON -DEYECANDY_SANITIZE=address,undefined > "$DIR.configure.log"
+    -DEYECANDY_CUDA=OFF -DEYECANDY_CUDA_EMULATOR=ON -DEYECANDY_FUZZ=ON -DEYECANDY_SANITIZE=address,undefined > "$DIR.configure.log"
   ARGS=(-seconds="$SECS")
 fi
 cmake --build "$DIR" --target fuzz_program -j "$(nproc)"

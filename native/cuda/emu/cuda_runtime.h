@@ -235,9 +235,27 @@ bool check_pointer_arg(const void* p);
 // A struct (or other non-pointer) argument: device pointers in it open their
 // memory for the kernel; a host pointer in it is an error, as above.
 bool check_struct_arg(const void* arg, size_t bytes);
+// The scan reads a copy with its padding cleared (where the compiler can: GCC
+// 11 and later): padding holds whatever the stack held before, often an old
+// host pointer, and is no part of the argument.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_clear_padding)
+#define EC_EMU_CLEAR_PADDING 1
+#endif
+#endif
 template <class T>
 bool arg_ok(const T& v) {
-  if constexpr (std::is_class_v<T> && sizeof(T) >= sizeof(void*)) return check_struct_arg(&v, sizeof(T));
+  if constexpr (std::is_class_v<T> && sizeof(T) >= sizeof(void*)) {
+#ifdef EC_EMU_CLEAR_PADDING
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      alignas(T) unsigned char bytes[sizeof(T)];
+      std::memcpy(bytes, &v, sizeof(T));
+      __builtin_clear_padding(reinterpret_cast<T*>(bytes));
+      return check_struct_arg(bytes, sizeof(T));
+    }
+#endif
+    return check_struct_arg(&v, sizeof(T));
+  }
   return true;
 }
 // Marks a __shared__ array (rewrite.py adds the call after each declaration):

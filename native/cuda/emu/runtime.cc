@@ -37,12 +37,29 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cuda_runtime.h"
+
+// Under AddressSanitizer the fiber switches are announced to it
+// (__sanitizer_start/finish_switch_fiber), so it knows which stack is live:
+// without that, a throw or a noreturn call on a fiber stack makes it
+// unpoison the wrong range, and its reports could name the wrong stack.
+#if defined(__SANITIZE_ADDRESS__)
+#define EC_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EC_EMU_ASAN 1
+#endif
+#endif
+#ifdef EC_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 struct CUstream_st {
   int id;
@@ -201,6 +218,8 @@ struct BlockRun {
   std::vector<Fiber> fibers;
   int current = 0;
   ucontext_t main;
+  const void* main_bottom = nullptr;  // the scheduler's stack, for the sanitizer's fiber switches
+  size_t main_size = 0;
   bool fiber_mode = true, met_barrier = false;
   uint64_t cells[1024];
 };
@@ -219,10 +238,30 @@ int linear_thread() {
   return static_cast<int>(g_threadIdx.x + g_blockDim.x * (g_threadIdx.y + g_blockDim.y * g_threadIdx.z));
 }
 
+// The sanitizer's side of a fiber switch (nothing without ASan): `to_fiber`
+// before swapcontext, `arrived` after it returns on the new stack.
+struct SwitchNote {
+  void* fake = nullptr;
+#ifdef EC_EMU_ASAN
+  void leave_for(const void* bottom, size_t size) { __sanitizer_start_switch_fiber(&fake, bottom, size); }
+  void arrived(const void** from_bottom = nullptr, size_t* from_size = nullptr) {
+    __sanitizer_finish_switch_fiber(fake, from_bottom, from_size);
+  }
+  // The fiber is done: its stack will not be switched back to.
+  static void leave_for_good(const void* bottom, size_t size) { __sanitizer_start_switch_fiber(nullptr, bottom, size); }
+#else
+  void leave_for(const void*, size_t) {}
+  void arrived(const void** = nullptr, size_t* = nullptr) {}
+  static void leave_for_good(const void*, size_t) {}
+#endif
+};
+
 void fiber_entry() {
   BlockRun* r = g_run;
+  SwitchNote{}.arrived(&r->main_bottom, &r->main_size);
   (*r->body)();
   r->fibers[r->current].state = State::Done;
+  SwitchNote::leave_for_good(r->main_bottom, r->main_size);
   // returning continues at uc_link (the scheduler)
 }
 
@@ -242,7 +281,10 @@ void resume(BlockRun& r, int i) {
   r.current = i;
   g_threadIdx = r.fibers[i].tid;
   ++g_stats.switches;
+  SwitchNote note;
+  note.leave_for(g_stacks[i].get(), kStack);
   swapcontext(&r.main, &r.fibers[i].ctx);
+  note.arrived();
 }
 
 void wait_here(State why) {
@@ -251,7 +293,10 @@ void wait_here(State why) {
   r->met_barrier = true;
   Fiber& f = r->fibers[r->current];
   f.state = why;
+  SwitchNote note;
+  note.leave_for(r->main_bottom, r->main_size);
   swapcontext(&f.ctx, &r->main);
+  note.arrived(&r->main_bottom, &r->main_size);
 }
 
 // EC_CUDA_EMU_ORDER=reverse runs a block's threads last to first: a missing
@@ -376,6 +421,23 @@ bool mapped(uintptr_t a) {
   return mincore(reinterpret_cast<void*>(page), g_page, &v) == 0;
 }
 
+// Whether `a` lies in memory the sanitizer keeps for itself. ASan's shadow, and the gap between
+// its two halves, are mapped too: under it most words of two small ints (0x700000001) look
+// mapped, yet no pointer of the program points there.
+bool sanitizer_memory(uintptr_t a) {
+#ifdef EC_EMU_ASAN
+  static const std::pair<uintptr_t, uintptr_t> shadow = [] {
+    size_t scale = 0, offset = 0;
+    __asan_get_shadow_mapping(&scale, &offset);
+    return std::pair<uintptr_t, uintptr_t>{offset, offset + ((uintptr_t{1} << 47) >> scale)};
+  }();
+  return a >= shadow.first && a < shadow.second;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
 bool check_struct_arg(const void* arg, size_t bytes) {
   // Every aligned 8-byte word: a device pointer opens its block; a word that
   // points into mapped host memory is a host pointer the kernel would fault on.
@@ -395,7 +457,7 @@ bool check_struct_arg(const void* arg, size_t bytes) {
       open_for_launch(c);
       continue;
     }
-    if (mapped(w)) {
+    if (!sanitizer_memory(w) && mapped(w)) {
       std::fprintf(stderr, "cuda emulator: a kernel's struct argument holds a host pointer %p (at byte %zu of %zu)\n",
                    static_cast<const void*>(c), o, bytes);
       fail(cudaErrorInvalidDevicePointer);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
+#include <new>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -150,6 +152,58 @@ TEST(cuda_emulator_struct_arguments) {
   (::ec_emu::Launch(1, 8) % [&](auto&&... a) { struct_fill_kernel(a...); })(WithPointer{h, 8});
   CHECK(cudaGetLastError() == cudaErrorInvalidDevicePointer);
   for (float v : h) CHECK(v == 3.f);  // the kernel did not run
+  cudaFree(d);
+}
+
+// Padding is no part of an argument: a host pointer left in it (here put there on purpose; in
+// practice whatever the stack held) must not fail the launch. Under ASan the padding of
+// WithPointer above held such a pointer, and cuda_emulator_struct_arguments failed.
+struct Padded {
+  int n;
+  alignas(16) float* p;  // bytes 4..15 are padding, the word at byte 8 entirely
+};
+__global__ void padded_fill_kernel(Padded a) {
+  if (static_cast<int>(threadIdx.x) < a.n) a.p[threadIdx.x] = 5.f;
+}
+
+TEST(cuda_emulator_struct_padding_is_not_scanned) {
+  static_assert(sizeof(Padded) == 32, "the padding this test fills");
+  float* d = device<float>(4);
+  float h[4] = {0, 0, 0, 0};
+  alignas(Padded) unsigned char raw[sizeof(Padded)];
+  const uintptr_t host = reinterpret_cast<uintptr_t>(h);
+  std::memcpy(raw + 8, &host, sizeof host);
+  Padded* a = new (raw) Padded;  // default-initialised: the padding keeps the host pointer
+  a->n = 4;
+  a->p = d;
+  uintptr_t word;
+  std::memcpy(&word, raw + 8, sizeof word);
+  CHECK(word == host);
+  (::ec_emu::Launch(1, 4) % [&](auto&&... x) { padded_fill_kernel(x...); })(*a);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (float v : h) CHECK(v == 5.f);
+  cudaFree(d);
+}
+
+// Two small ints side by side make a word like 0x700000001. Under ASan that address is in its
+// shadow memory (mapped), and the scan took it for a host pointer: 100 of the emulated op-table
+// tests failed their launch until the sanitizer's own memory was left out.
+struct Dims {
+  int n, c;
+  float* p;
+};
+__global__ void dims_fill_kernel(Dims a) {
+  if (static_cast<int>(threadIdx.x) < a.n * a.c) a.p[threadIdx.x] = 6.f;
+}
+
+TEST(cuda_emulator_struct_of_small_ints_is_not_a_host_pointer) {
+  float* d = device<float>(7);
+  (::ec_emu::Launch(1, 8) % [&](auto&&... x) { dims_fill_kernel(x...); })(Dims{1, 7, d});
+  CHECK(cudaGetLastError() == cudaSuccess);
+  float h[7];
+  CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (float v : h) CHECK(v == 6.f);
   cudaFree(d);
 }
 

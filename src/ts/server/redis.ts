@@ -30,6 +30,8 @@ export interface RedisOptions {
   resultTtlMs: number;
   /** Milliseconds between sweeps of the shared directory. Default: resultTtlMs / 10, from 1 s to 5 min. */
   sweepMs?: number;
+  /** Where a lost and a regained Redis connection are reported. Default: stderr. */
+  log?: (line: string) => void;
 }
 
 /** Job folders are named by the job id (randomUUID); nothing else in the shared directory is swept. */
@@ -52,6 +54,34 @@ export function sharedDirOf(dir?: string): string {
 
 function connect(url: string): IORedis {
   return new IORedis(url, { maxRetriesPerRequest: null });
+}
+
+/**
+ * While Redis is down (restarted, unreachable) every connection and BullMQ object reports an
+ * error on each reconnect attempt; with no listener each of those prints a stack. This logs one
+ * line when the first error comes and one when a connection is ready again. Commands wait
+ * meanwhile (maxRetriesPerRequest: null) and run once Redis is back.
+ */
+class Outage {
+  private down = false;
+  constructor(private log: (line: string) => void) {}
+  watch(conns: IORedis[], emitters: { on(event: 'error', f: (err: Error) => void): unknown }[]): void {
+    for (const c of conns) {
+      c.on('error', (err: Error) => this.error(err));
+      c.on('ready', () => this.ready());
+    }
+    for (const e of emitters) e.on('error', (err: Error) => this.error(err));
+  }
+  error(err: Error): void {
+    if (this.down) return;
+    this.down = true;
+    this.log(`redis: ${err.message}; reconnecting (jobs wait meanwhile)`);
+  }
+  private ready(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.log('redis: connected again');
+  }
 }
 
 export function redisBackend(o: RedisOptions) {
@@ -78,6 +108,7 @@ export class RedisBackend implements Backend {
     this.eventsConn = connect(o.url);
     this.events = new QueueEvents(QUEUE, { connection: this.eventsConn });
     this.dir = sharedDirOf(o.sharedDir);
+    new Outage(o.log ?? ((line) => process.stderr.write(`eyecandy serve: ${line}\n`))).watch([this.conn, this.eventsConn], [this.queue, this.events]);
     this.events.on('active', ({ jobId }) => this.push(jobId, 'state', { state: 'running' }));
     this.events.on('progress', ({ jobId, data }) => {
       const e = data as unknown as { type: StreamEvent['type']; data: Record<string, unknown> };
@@ -348,6 +379,18 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(graceMs: nu
   // the job went to another) cannot complete it too.
   worker.on('completed', (job) => log(`job ${job.id} succeeded`));
   worker.on('failed', (job, err) => log(`job ${job?.id} failed: ${err.message}`));
+  // Connection errors while Redis is down: one line per outage. A job whose lock expired
+  // meanwhile cannot be completed by this run (BullMQ refuses, "Missing lock"); the stalled
+  // check has put it back and it runs again, so it still completes once.
+  const outage = new Outage(log);
+  outage.watch([sub, workerConn], []);
+  const relost = new Set<string>();
+  worker.on('error', (err: Error) => {
+    const lost = /^Missing lock for job (\S+?)\.? /.exec(err.message);
+    if (lost) {
+      if (!relost.has(lost[1])) relost.add(lost[1]), log(`${err.message.replace(/\.? ?moveTo\w+$/, '')}: its lock expired while Redis was unreachable; it runs again`);
+    } else outage.error(err);
+  });
   await sub.subscribe(CANCEL);
   sub.on('message', (_ch, id: string) => worker.cancelJob(id, 'cancelled'));
   await worker.waitUntilReady();

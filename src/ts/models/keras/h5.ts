@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
+import { Worker } from 'worker_threads';
 
 import { weightRoles } from './architectures';
 import { Tensor } from '../../tensor';
@@ -73,34 +74,149 @@ export interface KerasH5Options {
    * override the file's own). The zoo passes VGG16/VGG19's here.
    */
   architecture?: unknown;
+  /** How long reading the file may take before it is taken as corrupt. Default: readLimitMs(size). */
+  readTimeoutMs?: number;
 }
 
-let counter = 0;
+/**
+ * The file as a plain tree: attributes read, groups' children, datasets' shapes and values. It is
+ * read in a worker thread, so a corrupt file that sends HDF5 into an endless loop (seen: reading
+ * a damaged string attribute) is stopped by a time limit instead of hanging the process.
+ */
+interface H5Tree {
+  attrs: Record<string, unknown>;
+  children?: Record<string, H5Tree>;
+  shape?: number[];
+  value?: unknown;
+}
+
+// The worker's code (plain JavaScript, run with eval: it does not depend on how this module was
+// compiled). It loads the h5wasm bundle as h5wasm() does and posts the tree, or the error.
+const WORKER = `
+const { parentPort, workerData } = require('worker_threads');
+const fs = require('fs');
+const vm = require('vm');
+(async () => {
+  try {
+    const code = fs.readFileSync(workerData.bundle, 'utf8');
+    const mod = vm.compileFunction(code + '\\nreturn h5wasm;', [], { filename: workerData.bundle })();
+    const { FS } = await mod.ready;
+    // Read here, not in the caller: the file is in memory once (in HDF5's file system) at a time.
+    let bytes = fs.readFileSync(workerData.file);
+    FS.writeFile('/file.h5', bytes);
+    bytes = null;
+    let f;
+    try {
+      f = new mod.File('/file.h5', 'r');
+      f.keys();
+    } catch (err) {
+      parentPort.postMessage({ corrupt: String((err && err.message) || err) });
+      return;
+    }
+    const buffers = [];
+    const walk = (node, where) => {
+      const out = { attrs: {} };
+      for (const k of Object.keys(node.attrs || {})) {
+        try {
+          out.attrs[k] = node.attrs[k].value;
+        } catch (err) {
+          throw new Error('attribute ' + where + k + ': ' + ((err && err.message) || err));
+        }
+      }
+      if (typeof node.keys === 'function') {
+        out.children = {};
+        for (const k of node.keys()) {
+          if (where === '/' && k === 'optimizer_weights') continue; // a training checkpoint's: never used
+          const c = node.get(k);
+          if (c && typeof c === 'object' && c.attrs) out.children[k] = walk(c, where + k + '/');
+        }
+      } else if (Array.isArray(node.shape)) {
+        out.shape = node.shape;
+        out.value = node.value;
+        if (ArrayBuffer.isView(out.value)) buffers.push(out.value.buffer);
+      }
+      return out;
+    };
+    let tree;
+    try {
+      tree = walk(f, '/');
+    } catch (err) {
+      parentPort.postMessage({ corrupt: String((err && err.message) || err) });
+      return;
+    }
+    parentPort.postMessage({ tree }, [...new Set(buffers)]);
+  } catch (err) {
+    parentPort.postMessage({ corrupt: String((err && err.message) || err) });
+  }
+})();
+`;
+
+/** Reads the file's tree in a worker, within `ms`; errors name the file. */
+async function readTree(who: string, file: string, ms: number): Promise<H5Tree> {
+  const bundle = findBundle();
+  const worker = new Worker(WORKER, { eval: true, workerData: { bundle, file }, stderr: false });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<H5Tree>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${who}: reading it did not finish within ${Math.round(ms / 1000)} s, so the file is taken as corrupt (HDF5 can loop on damaged files)`)),
+        ms,
+      );
+      worker.once('message', (m: { tree?: H5Tree; corrupt?: string }) =>
+        m.tree ? resolve(m.tree) : reject(new Error(`${who} is truncated or corrupt (HDF5: ${m.corrupt})`)),
+      );
+      worker.once('error', (err) => reject(new Error(`${who} is truncated or corrupt (HDF5: ${err.message})`)));
+      worker.once('exit', (code) => reject(new Error(`${who} is truncated or corrupt (the HDF5 reader stopped with code ${code})`)));
+    });
+  } finally {
+    clearTimeout(timer);
+    await worker.terminate();
+  }
+}
+
+/** The tree in the shape of h5wasm's objects (keys, get with '/' paths, attrs[k].value). */
+function nodeOf(t: H5Tree): H5Node {
+  const attrs: Record<string, { value: unknown }> = {};
+  for (const [k, v] of Object.entries(t.attrs)) attrs[k] = { value: v };
+  const children = t.children;
+  return {
+    attrs,
+    shape: t.shape,
+    value: t.value,
+    keys: children ? () => Object.keys(children) : undefined,
+    get: children
+      ? (p: string) => {
+          let at: H5Tree | undefined = t;
+          for (const part of p.split('/').filter(Boolean)) at = at?.children?.[part];
+          return at ? nodeOf(at) : null;
+        }
+      : undefined,
+  };
+}
+
+/** Time allowed to read a file: 10 s, and 1 s more for each 5 MB. */
+export const readLimitMs = (bytes: number): number => 10_000 + Math.ceil(bytes / 5e6) * 1000;
 
 /** Loads a Keras HDF5 file (full model, or weights with `options.architecture`) as a Graph. */
 export async function loadKerasH5(file: string, options: KerasH5Options = {}): Promise<LoadedModel> {
   const who = `keras: '${file}'`;
-  let bytes: Buffer;
+  // The signature and size here; the worker reads the whole file.
+  const head = Buffer.alloc(8);
+  let size: number;
   try {
-    bytes = await fs.promises.readFile(file);
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      size = (await fh.stat()).size;
+      await fh.read(head, 0, 8, 0);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     throw new Error(`${who} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (bytes.length < 8 || !bytes.subarray(0, 8).equals(HDF5_MAGIC))
-    throw new Error(`${who} is not an HDF5 file (no HDF5 signature)`);
-  const mod = await h5wasm();
-  const { FS } = await mod.ready;
-  const mem = `/eyecandy-${process.pid}-${++counter}-${path.basename(file).replace(/[^\w.-]/g, '_')}`;
-  FS.writeFile(mem, bytes);
-  bytes = Buffer.alloc(0); // the file lives in the HDF5 file system now: not twice
-  let f: (H5Node & { close(): void; get(p: string): H5Node | null }) | undefined;
-  try {
-    try {
-      f = new mod.File(mem, 'r');
-      f.keys?.();
-    } catch (err) {
-      throw new Error(`${who} is truncated or corrupt (HDF5: ${(err as Error).message ?? String(err)})`);
-    }
+  if (size < 8 || !head.equals(HDF5_MAGIC)) throw new Error(`${who} is not an HDF5 file (no HDF5 signature)`);
+  const f = nodeOf(await readTree(who, file, options.readTimeoutMs ?? readLimitMs(size)));
+  {
     let config = options.architecture;
     if (!config && f.attrs.model_config) {
       try {
@@ -114,7 +230,7 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
 
     // Look before every get(): a failed HDF5 lookup prints diagnostics to stderr.
     const has = (n: H5Node, key: string) => (n.keys?.() ?? []).includes(key);
-    const root = has(f, 'model_weights') ? f.get('model_weights')! : f;
+    const root = (has(f, 'model_weights') ? f.get?.('model_weights') : null) ?? f;
     const layerNames = strings(root.attrs.layer_names?.value) ;
     const available = layerNames.length ? layerNames : (root.keys?.() ?? []);
     const weights: WeightMap = new Map();
@@ -128,7 +244,9 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
       throw err;
     }
     function readWeights(): void {
-      for (const layer of layers ?? []) {
+      // Anything but a list of layer objects is left to buildKerasGraph, which names what is wrong.
+      for (const layer of Array.isArray(layers) ? layers : []) {
+        if (!layer || typeof layer !== 'object' || !layer.config || typeof layer.config !== 'object') continue;
         const roles = weightRoles(layer.class_name, layer.config);
         if (!roles.length) continue;
         const name = layer.config.name;
@@ -152,19 +270,19 @@ export async function loadKerasH5(file: string, options: KerasH5Options = {}): P
       }
     }
     const model = buildKerasGraph(config, weights, { format: 'keras', source: file });
-    // Catch a file of another network now, naming the layer, rather than at the first run.
-    const probe = model.graph.compile();
+    // Catch a file of another network now, naming the layer, rather than at the first run; and a
+    // weight that is NaN or infinite (compile refuses it), naming the file.
+    let probe: ReturnType<typeof model.graph.compile> | undefined;
     try {
+      probe = model.graph.compile();
       probe.inferShapes({ [model.input]: probeShape(model.inputShape) });
     } catch (err) {
       for (const d of model.graph.nodes()) if (d.kind === 'param') d.value.dispose();
-      throw new Error(`${who} does not fit its architecture: ${(err as Error).message}`);
+      const m = (err as Error).message;
+      throw new Error(probe ? `${who} does not fit its architecture: ${m}` : `${who} holds weights that cannot be used: ${m}`);
     } finally {
-      probe.dispose();
+      probe?.dispose();
     }
     return model;
-  } finally {
-    f?.close();
-    FS.unlink(mem);
   }
 }

@@ -72,16 +72,23 @@ export interface KerasBuildOptions {
 export function buildKerasGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuildOptions): LoadedModel {
   const taken = new Set<Tensor>();
   let model: LoadedModel | undefined;
+  const at: { layer?: string } = {};
   try {
-    model = buildGraph(modelConfig, weights, options, taken);
+    model = buildGraph(modelConfig, weights, options, taken, at);
     return model;
+  } catch (err) {
+    // The graph builder's own checks (an attribute out of range) do not know the file: name it and the layer.
+    const who = `${options.format}: ${options.source}`;
+    if (err instanceof Error && err.constructor === Error && !err.message.startsWith(who))
+      throw new Error(`${who}: layer '${at.layer ?? '?'}': ${err.message}`);
+    throw err;
   } finally {
     // What no layer took is freed now; on failure, everything (the graph is dropped).
     for (const w of weights.values()) if (!model || !taken.has(w.tensor)) w.tensor.dispose();
   }
 }
 
-function buildGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuildOptions, taken: Set<Tensor>): LoadedModel {
+function buildGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuildOptions, taken: Set<Tensor>, at: { layer?: string }): LoadedModel {
   const who = `${options.format}: ${options.source}`;
   const cfg = modelConfig as { class_name?: string; config?: unknown };
   if (!cfg || typeof cfg !== 'object' || !cfg.class_name || !cfg.config)
@@ -125,9 +132,12 @@ function buildGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuil
     }
   };
 
-  for (const layer of layers) {
+  for (const [li, layer] of layers.entries()) {
+    if (!layer || typeof layer !== 'object' || !layer.config || typeof layer.config !== 'object' || Array.isArray(layer.config))
+      throw new Error(`${who}: layer ${li + 1} of the model config has no config object (got ${JSON.stringify(layer?.config ?? layer)?.slice(0, 80)})`);
     const c = layer.config as Cfg & { name: string };
     const name = c.name ?? layer.name;
+    at.layer = String(name);
     const inbound = inboundNames(layer);
     const inputs = inbound ? inbound.map((n) => outputOf.get(n)) : last ? [last] : [];
     if (inputs.some((x) => x === undefined))
@@ -138,6 +148,8 @@ function buildGraph(modelConfig: unknown, weights: WeightMap, options: KerasBuil
     switch (layer.class_name) {
       case 'InputLayer': {
         const shape = (c.batch_input_shape ?? c.batch_shape) as (number | null)[] | undefined;
+        if (shape != null && (!Array.isArray(shape) || !shape.every((d) => d === null || (Number.isInteger(d) && d >= 0))))
+          throw new Error(`${who}: layer '${name}' has input shape ${JSON.stringify(shape)}; expected a list of sizes (null for any)`);
         if (shape && shape.length >= 2) inputShape = shape.map((d) => (d === null ? -1 : Number(d)));
         out = g.input(name, inputShape);
         break;

@@ -20,20 +20,20 @@ interface ManifestGroup {
   weights: WeightSpec[];
 }
 
-function bytesPer(spec: WeightSpec): number {
+function bytesPer(who: string, spec: WeightSpec): number {
   const q = spec.quantization?.dtype;
   if (q === 'uint8') return 1;
   if (q === 'uint16' || q === 'float16') return 2;
   if (spec.dtype === 'float32' || spec.dtype === 'int32') return 4;
-  throw new Error(`weight '${spec.name}' has dtype ${spec.dtype}${q ? ` quantized as ${q}` : ''}; expected float32, int32 or uint8/uint16/float16 quantization`);
+  throw new Error(`${who}: weight '${spec.name}' has dtype ${spec.dtype}${q ? ` quantized as ${q}` : ''}; expected float32, int32 or uint8/uint16/float16 quantization`);
 }
 
 /** How a weight's bytes decode (see ValueEncoding), with its scale and min for affine quantization. */
-function encodingOf(spec: WeightSpec): [ValueEncoding, number?, number?] {
+function encodingOf(who: string, spec: WeightSpec): [ValueEncoding, number?, number?] {
   const q = spec.quantization;
   if (q?.dtype === 'uint8' || q?.dtype === 'uint16') {
     if (typeof q.scale !== 'number' || typeof q.min !== 'number' || !Number.isFinite(q.scale) || !Number.isFinite(q.min))
-      throw new Error(`weight '${spec.name}' is ${q.dtype}-quantized but lacks scale/min`);
+      throw new Error(`${who}: weight '${spec.name}' is ${q.dtype}-quantized but lacks scale/min`);
     return [q.dtype, q.scale, q.min];
   }
   if (q?.dtype === 'float16') return ['float16'];
@@ -49,6 +49,8 @@ async function readGroup(who: string, dir: string, gi: number, group: ManifestGr
     throw new Error(`${who}: weight group ${gi + 1} lacks its paths and weights lists`);
   const sizes: number[] = [];
   for (const p of group.paths) {
+    if (typeof p !== 'string' || !p)
+      throw new Error(`${who}: weight group ${gi + 1} lists a shard path ${JSON.stringify(p)}; expected a file name`);
     try {
       sizes.push((await fs.promises.stat(path.join(dir, p))).size);
     } catch (err) {
@@ -56,11 +58,15 @@ async function readGroup(who: string, dir: string, gi: number, group: ManifestGr
     }
   }
   const held = sizes.reduce((a, b) => a + b, 0);
-  const plan = group.weights.map((spec) => {
+  const plan = group.weights.map((spec, i) => {
+    if (!spec || typeof spec !== 'object' || typeof spec.name !== 'string')
+      throw new Error(`${who}: weight ${i + 1} of group ${gi + 1} is ${JSON.stringify(spec)?.slice(0, 80)}; expected an object with a name, shape and dtype`);
+    if (spec.quantization !== undefined && (spec.quantization === null || typeof spec.quantization !== 'object'))
+      throw new Error(`${who}: weight '${spec.name}' has quantization ${JSON.stringify(spec.quantization)}; expected an object`);
     if (!Array.isArray(spec.shape) || spec.shape.some((d) => !Number.isInteger(d) || d < 0))
       throw new Error(`${who}: weight '${spec.name}' has shape ${JSON.stringify(spec.shape)}; expected non-negative integers`);
     const count = spec.shape.reduce((a, b) => a * b, 1);
-    return { spec, count, width: bytesPer(spec), encoding: encodingOf(spec) };
+    return { spec, count, width: bytesPer(who, spec), encoding: encodingOf(who, spec) };
   });
   const need = plan.reduce((a, w) => a + w.count * w.width, 0);
   if (need !== held)
