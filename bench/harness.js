@@ -240,12 +240,17 @@ function eyecandySystem(name, root) {
     name,
     version: commit ? `${version} (${commit})` : version,
     native: memoryStats && resetMemoryPeak ? { reset: () => resetMemoryPeak(), peak: () => memoryStats().cpu.peak } : null,
-    async onnx(file) {
+    // sync: forward with forwardSync() where the build has it (MobileNet: a
+    // forward under a millisecond, where forward()'s worker hand-off and
+    // Promise are a sizeable share; the call a user of a small network makes).
+    async onnx(file, ortFile, layers, { sync = false } = {}) {
       const model = await loadOnnx(file);
       const net = model.graph.compile();
       const out = model.output;
+      const base = wrap(net, [out], { [out]: 1 });
+      if (sync && typeof net.forwardSync === 'function') base.forward = async (x) => disposeAll(net.forwardSync(x, { taps: [out] }));
       return {
-        ...wrap(net, [out], { [out]: 1 }),
+        ...base,
         outputs: async (x) => {
           const r = await net.forward(x, { taps: [out] });
           const v = asNchw(r[out]);
@@ -558,7 +563,7 @@ async function runGroup(g, live, workloads, mismatches) {
       else if (g.kind === 'gram') {
         const ort = writeGramOnnx(path.join(work, `v2-gram-${g.c}x${size}x${size}.onnx`), g.c, size, size);
         loaded[key] = await s.gram(g.c, size, size, ort.file);
-      } else loaded[key] = await s.onnx(file, ortFile, layers);
+      } else loaded[key] = await s.onnx(file, ortFile, layers, { sync: g.kind === 'mobilenet' });
       log(`${g.name}${key.includes('@') ? ` ${size}px` : ''}: ${s.name} loaded in ${((now() - t0) * 1e3).toFixed(0)} ms`);
     }
     return loaded[key];
