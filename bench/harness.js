@@ -456,14 +456,17 @@ async function tfjsSystem(backend) {
   };
 }
 
-// Runs `runs` rounds; each round times one call of every system in turn. Per call it also
-// counts minor page faults and, where it can, the peak resident memory (VmHWM, reset before
-// the call) and the native peak the eyecandy build reports.
+// Runs `runs` rounds; each round times one call of every system in turn, the order rotated
+// by one system per round, so each system follows each other one equally often (a runtime
+// whose threads spin on after its call, as onnxruntime's do, slows whichever call comes next).
+// Per call it also counts minor page faults and, where it can, the peak resident memory
+// (VmHWM, reset before the call) and the native peak the eyecandy build reports.
 async function alternate(entries, runs, warm) {
   for (const e of entries) for (let i = 0; i < (e.warm ?? warm); ++i) await e.fn();
   const out = entries.map(() => ({ s: [], faults: 0, calls: 0, hwm: 0, above: 0, native: 0 }));
   for (let r = 0; r < runs; ++r)
-    for (let k = 0; k < entries.length; ++k) {
+    for (let j = 0; j < entries.length; ++j) {
+      const k = (j + r) % entries.length;
       const e = entries[k];
       const o = out[k];
       if (r >= (e.runs ?? runs)) continue;
