@@ -328,16 +328,22 @@ struct Kernel {
   }
 
   // Columns [j0, j1) of C for all M rows, in blocks of up to four rows of A.
+  // With more than four rows, B's rows go in runs of about 256 KB, which stay
+  // in cache while each block of A passes over them (B is read from memory once).
   static EC_INLINE void stream_dots(const float* A, int64_t lda, int64_t M, int64_t K, const float* B, int64_t ldb,
                                     int64_t j0, int64_t j1, float alpha, float beta, float* C, int64_t ldc) {
-    for (int64_t i0 = 0; i0 < M; i0 += 4) {
-      const float* a = A + i0 * lda;
-      float* c = C + i0 * ldc;
-      switch (std::min<int64_t>(4, M - i0)) {
-        case 1: stream_dots_mb<1>(a, lda, K, B, ldb, j0, j1, alpha, beta, c, ldc); break;
-        case 2: stream_dots_mb<2>(a, lda, K, B, ldb, j0, j1, alpha, beta, c, ldc); break;
-        case 3: stream_dots_mb<3>(a, lda, K, B, ldb, j0, j1, alpha, beta, c, ldc); break;
-        default: stream_dots_mb<4>(a, lda, K, B, ldb, j0, j1, alpha, beta, c, ldc); break;
+    const int64_t run = M <= 4 ? j1 - j0 : std::max<int64_t>(8, (int64_t{1} << 16) / std::max<int64_t>(1, K));
+    for (int64_t s0 = j0; s0 < j1; s0 += run) {
+      const int64_t s1 = std::min(j1, s0 + run);
+      for (int64_t i0 = 0; i0 < M; i0 += 4) {
+        const float* a = A + i0 * lda;
+        float* c = C + i0 * ldc;
+        switch (std::min<int64_t>(4, M - i0)) {
+          case 1: stream_dots_mb<1>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          case 2: stream_dots_mb<2>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          case 3: stream_dots_mb<3>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          default: stream_dots_mb<4>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+        }
       }
     }
   }
