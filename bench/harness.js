@@ -240,12 +240,17 @@ function eyecandySystem(name, root) {
     name,
     version: commit ? `${version} (${commit})` : version,
     native: memoryStats && resetMemoryPeak ? { reset: () => resetMemoryPeak(), peak: () => memoryStats().cpu.peak } : null,
-    async onnx(file) {
+    // sync: forward with forwardSync() where the build has it (MobileNet: a
+    // forward under a millisecond, where forward()'s worker hand-off and
+    // Promise are a sizeable share; the call a user of a small network makes).
+    async onnx(file, ortFile, layers, { sync = false } = {}) {
       const model = await loadOnnx(file);
       const net = model.graph.compile();
       const out = model.output;
+      const base = wrap(net, [out], { [out]: 1 });
+      if (sync && typeof net.forwardSync === 'function') base.forward = async (x) => disposeAll(net.forwardSync(x, { taps: [out] }));
       return {
-        ...wrap(net, [out], { [out]: 1 }),
+        ...base,
         outputs: async (x) => {
           const r = await net.forward(x, { taps: [out] });
           const v = asNchw(r[out]);
@@ -451,14 +456,17 @@ async function tfjsSystem(backend) {
   };
 }
 
-// Runs `runs` rounds; each round times one call of every system in turn. Per call it also
-// counts minor page faults and, where it can, the peak resident memory (VmHWM, reset before
-// the call) and the native peak the eyecandy build reports.
+// Runs `runs` rounds; each round times one call of every system in turn, the order rotated
+// by one system per round, so each system follows each other one equally often (a runtime
+// whose threads spin on after its call, as onnxruntime's do, slows whichever call comes next).
+// Per call it also counts minor page faults and, where it can, the peak resident memory
+// (VmHWM, reset before the call) and the native peak the eyecandy build reports.
 async function alternate(entries, runs, warm) {
   for (const e of entries) for (let i = 0; i < (e.warm ?? warm); ++i) await e.fn();
   const out = entries.map(() => ({ s: [], faults: 0, calls: 0, hwm: 0, above: 0, native: 0 }));
   for (let r = 0; r < runs; ++r)
-    for (let k = 0; k < entries.length; ++k) {
+    for (let j = 0; j < entries.length; ++j) {
+      const k = (j + r) % entries.length;
       const e = entries[k];
       const o = out[k];
       if (r >= (e.runs ?? runs)) continue;
@@ -558,7 +566,7 @@ async function runGroup(g, live, workloads, mismatches) {
       else if (g.kind === 'gram') {
         const ort = writeGramOnnx(path.join(work, `v2-gram-${g.c}x${size}x${size}.onnx`), g.c, size, size);
         loaded[key] = await s.gram(g.c, size, size, ort.file);
-      } else loaded[key] = await s.onnx(file, ortFile, layers);
+      } else loaded[key] = await s.onnx(file, ortFile, layers, { sync: g.kind === 'mobilenet' });
       log(`${g.name}${key.includes('@') ? ` ${size}px` : ''}: ${s.name} loaded in ${((now() - t0) * 1e3).toFixed(0)} ms`);
     }
     return loaded[key];

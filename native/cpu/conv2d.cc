@@ -110,8 +110,14 @@ int64_t row_grain(int64_t per_row) { return std::max<int64_t>(1, 32768 / std::ma
 void im2col(const Conv& c, const float* x, int64_t r0, int64_t r1, float* cols) {
   const int64_t ld = c.ld(), kkc = c.kkc();
   parallel_for(r0, r1, row_grain(ld), [&](int64_t a, int64_t b) {
+    // (n, oh, ow) of row a, then stepped row by row (no divisions per row:
+    // with 3-channel images a row is only a few short copies).
+    int64_t n = a / (c.OH * c.OW), oh = a / c.OW % c.OH, ow = a % c.OW - 1;
     for (int64_t r = a; r < b; ++r) {
-      const int64_t n = r / (c.OH * c.OW), oh = r / c.OW % c.OH, ow = r % c.OW;
+      if (++ow == c.OW) {
+        ow = 0;
+        if (++oh == c.OH) oh = 0, ++n;
+      }
       float* dst = cols + (r - r0) * ld;
       if (c.G > 1 || c.dw > 1) {
         zero_floats(dst, ld);  // taps outside the image stay zero

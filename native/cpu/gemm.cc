@@ -231,53 +231,139 @@ struct Kernel {
     }
   }
 
-  // Few rows (M <= kSmallM): stream op(B) once instead of packing it.
-  // Columns [j0, j1) of C.
-  static EC_INLINE void small_m(const Gemm& g, int64_t j0, int64_t j1) {
-    for (int64_t i = 0; i < g.M; ++i) scale_c(g.C + i * g.ldc + j0, g.ldc, 1, j1 - j0, g.beta);
-    auto a_at = [&](int64_t i, int64_t k) { return g.alpha * (g.ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k]); };
-    if (!g.tb) {
-      for (int64_t k = 0; k < g.K; ++k) {
-        const float* __restrict b = g.B + k * g.ldb;
-        for (int64_t i = 0; i < g.M; ++i) {
-          const float s = a_at(i, k);
-          float* __restrict c = g.C + i * g.ldc;
-          int64_t j = j0;
-          for (; j + VW <= j1; j += VW) {
-            V bv, cv;
-            std::memcpy(&bv, b + j, sizeof(V));
-            std::memcpy(&cv, c + j, sizeof(V));
-            cv += bv * s;
-            std::memcpy(c + j, &cv, sizeof(V));
-          }
-          for (; j < j1; ++j) c[j] += s * b[j];
-        }
+  // Few rows of op(A) (M <= kSmallM): matrix-vector products, bound by the
+  // bandwidth of reading B, which is streamed once from memory in its stored
+  // layout (no packing), whole rows at a time.
+  //
+  // B not transposed (K x N): acc[i][j] += sum over k in [k0, k1) of
+  // xs[k * MM + i] * B[k][j], for all N columns; xs is op(A) transposed and
+  // scaled by alpha (k-major), acc has row stride ldacc. Rows of B go eight
+  // at a time (eight sequential streams), so each acc vector is loaded and
+  // stored once per eight rows; columns past the last full vector run scalar
+  // (always the same columns, so results do not depend on the task split).
+  template <int MM, int RR>
+  static EC_INLINE void stream_sweep(const float* __restrict x, const float* b, int64_t ldb, int64_t N, float* acc,
+                                     int64_t ldacc) {
+    float xv[RR][MM];
+#pragma GCC unroll 8
+    for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 8
+      for (int i = 0; i < MM; ++i) xv[r][i] = x[r * MM + i];
+    int64_t j = 0;
+    for (; j + VW <= N; j += VW) {
+      V w[RR];
+#pragma GCC unroll 8
+      for (int r = 0; r < RR; ++r) std::memcpy(&w[r], b + r * ldb + j, sizeof(V));
+#pragma GCC unroll 8
+      for (int i = 0; i < MM; ++i) {
+        V a;
+        std::memcpy(&a, acc + i * ldacc + j, sizeof(V));
+#pragma GCC unroll 8
+        for (int r = 0; r < RR; ++r) a += w[r] * xv[r][i];
+        std::memcpy(acc + i * ldacc + j, &a, sizeof(V));
       }
-      return;
     }
-    for (int64_t i = 0; i < g.M; ++i)
-      for (int64_t j = j0; j < j1; ++j) {
-        const float* __restrict b = g.B + j * g.ldb;
-        V acc = V{};
-        float tail = 0.f;
-        int64_t k = 0;
-        if (!g.ta) {
-          const float* __restrict a = g.A + i * g.lda;
-          for (; k + VW <= g.K; k += VW) {
-            V av, bv;
-            std::memcpy(&av, a + k, sizeof(V));
-            std::memcpy(&bv, b + k, sizeof(V));
-            acc += av * bv;
-          }
-        }
-        for (; k < g.K; ++k) tail += (g.ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k]) * b[k];
-        for (int v = 0; v < VW; ++v) tail += acc[v];
-        g.C[i * g.ldc + j] += g.alpha * tail;
+    for (; j < N; ++j)
+      for (int i = 0; i < MM; ++i) {
+        float a = acc[i * ldacc + j];
+        for (int r = 0; r < RR; ++r) a += b[r * ldb + j] * xv[r][i];
+        acc[i * ldacc + j] = a;
       }
+  }
+
+  template <int MM>
+  static EC_INLINE void stream_rows(const float* __restrict xs, const float* B, int64_t ldb, int64_t N, int64_t k0,
+                                    int64_t k1, float* acc, int64_t ldacc) {
+    constexpr int R = 8;
+    int64_t k = k0;
+    for (; k + R <= k1; k += R) stream_sweep<MM, R>(xs + k * MM, B + k * ldb, ldb, N, acc, ldacc);
+    for (; k < k1; ++k) stream_sweep<MM, 1>(xs + k * MM, B + k * ldb, ldb, N, acc, ldacc);
+  }
+
+  // B transposed (B is N x K, row j holding column j of op(B)): C[i][j] =
+  // beta * C[i][j] + alpha * dot(A row i, B row j) for j in [j0, j1), A
+  // M x K with row stride lda (beta == 0: C not read). R rows of B at a time
+  // (sequential streams), MB rows of A per pass over them (the passes after
+  // the first read those rows from cache). Each dot: VW-wide partial sums in
+  // k order, summed lane by lane, then the scalar tail of k.
+  template <int MB, int R>
+  static EC_INLINE void stream_dots_block(const float* A, int64_t lda, int64_t K, const float* B, int64_t ldb,
+                                          int64_t j, float alpha, float beta, float* C, int64_t ldc) {
+    V acc[MB][R];
+#pragma GCC unroll 8
+    for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[i][r] = V{};
+    const float* b = B + j * ldb;
+    int64_t k = 0;
+    for (; k + VW <= K; k += VW) {
+      V w[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) std::memcpy(&w[r], b + r * ldb + k, sizeof(V));
+#pragma GCC unroll 8
+      for (int i = 0; i < MB; ++i) {
+        V a;
+        std::memcpy(&a, A + i * lda + k, sizeof(V));
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[i][r] += a * w[r];
+      }
+    }
+    for (int i = 0; i < MB; ++i)
+      for (int r = 0; r < R; ++r) {
+        float s = 0.f;
+        for (int v = 0; v < VW; ++v) s += acc[i][r][v];
+        for (int64_t kk = k; kk < K; ++kk) s += A[i * lda + kk] * b[r * ldb + kk];
+        float* c = C + i * ldc + j + r;
+        *c = beta == 0.f ? alpha * s : beta * *c + alpha * s;
+      }
+  }
+
+  template <int MB>
+  static EC_INLINE void stream_dots_mb(const float* A, int64_t lda, int64_t K, const float* B, int64_t ldb,
+                                       int64_t j0, int64_t j1, float alpha, float beta, float* C, int64_t ldc) {
+    constexpr int R = MB == 1 ? 8 : 4;
+    int64_t j = j0;
+    for (; j + R <= j1; j += R) stream_dots_block<MB, R>(A, lda, K, B, ldb, j, alpha, beta, C, ldc);
+    for (; j < j1; ++j) stream_dots_block<MB, 1>(A, lda, K, B, ldb, j, alpha, beta, C, ldc);
+  }
+
+  // Columns [j0, j1) of C for all M rows, in blocks of up to four rows of A.
+  // With more than four rows, B's rows go in runs of about 256 KB, which stay
+  // in cache while each block of A passes over them (B is read from memory once).
+  static EC_INLINE void stream_dots(const float* A, int64_t lda, int64_t M, int64_t K, const float* B, int64_t ldb,
+                                    int64_t j0, int64_t j1, float alpha, float beta, float* C, int64_t ldc) {
+    const int64_t run = M <= 4 ? j1 - j0 : std::max<int64_t>(8, (int64_t{1} << 16) / std::max<int64_t>(1, K));
+    for (int64_t s0 = j0; s0 < j1; s0 += run) {
+      const int64_t s1 = std::min(j1, s0 + run);
+      for (int64_t i0 = 0; i0 < M; i0 += 4) {
+        const float* a = A + i0 * lda;
+        float* c = C + i0 * ldc;
+        switch (std::min<int64_t>(4, M - i0)) {
+          case 1: stream_dots_mb<1>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          case 2: stream_dots_mb<2>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          case 3: stream_dots_mb<3>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+          default: stream_dots_mb<4>(a, lda, K, B, ldb, s0, s1, alpha, beta, c, ldc); break;
+        }
+      }
+    }
+  }
+
+  static EC_INLINE void stream_rows_m(const float* xs, int64_t M, const float* B, int64_t ldb, int64_t N, int64_t k0,
+                                      int64_t k1, float* acc, int64_t ldacc) {
+    switch (M) {
+      case 1: return stream_rows<1>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 2: return stream_rows<2>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 3: return stream_rows<3>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 4: return stream_rows<4>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 5: return stream_rows<5>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 6: return stream_rows<6>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      case 7: return stream_rows<7>(xs, B, ldb, N, k0, k1, acc, ldacc);
+      default: return stream_rows<8>(xs, B, ldb, N, k0, k1, acc, ldacc);
+    }
   }
 };
 
-constexpr int64_t kSmallM = 4;
+constexpr int64_t kSmallM = 8;
 // Floats past the packed A block that pack_a's full-vector stores may touch.
 constexpr int64_t kPackSlack = 16;
 // Floats of packed op(B) kept at once (8 MB): a K x nc block.
@@ -289,7 +375,9 @@ struct Isa {
   void (*pack_b)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
   void (*block)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                 const float*, float, float*);
-  void (*small_m)(const Gemm&, int64_t, int64_t);
+  void (*stream_rows)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t);
+  void (*stream_dots)(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float, float,
+                      float*, int64_t);
 };
 
 #define EC_GEMM_ISA(name, attr, VW, MR, MC, KC, NC)                                                        \
@@ -301,8 +389,15 @@ struct Isa {
                          int64_t nc, int64_t p0, int64_t p1, const float* bp, float beta, float* ap) {     \
     Kernel<VW, MR>::block(g, i0, mc, k0, kc, j0, nc, p0, p1, bp, beta, ap);                               \
   }                                                                                                       \
-  attr void name##_small_m(const Gemm& g, int64_t j0, int64_t j1) { Kernel<VW, MR>::small_m(g, j0, j1); } \
-  const Isa name##_isa = {MR, 2 * VW, MC, KC, NC, name##_pack_b, name##_block, name##_small_m};
+  attr void name##_stream_rows(const float* xs, int64_t M, const float* B, int64_t ldb, int64_t N, int64_t k0,  \
+                               int64_t k1, float* acc, int64_t ldacc) {                                   \
+    Kernel<VW, MR>::stream_rows_m(xs, M, B, ldb, N, k0, k1, acc, ldacc);                                  \
+  }                                                                                                       \
+  attr void name##_stream_dots(const float* A, int64_t lda, int64_t M, int64_t K, const float* B, int64_t ldb, \
+                               int64_t j0, int64_t j1, float alpha, float beta, float* C, int64_t ldc) {  \
+    Kernel<VW, MR>::stream_dots(A, lda, M, K, B, ldb, j0, j1, alpha, beta, C, ldc);                       \
+  }                                                                                                       \
+  const Isa name##_isa = {MR, 2 * VW, MC, KC, NC, name##_pack_b, name##_block, name##_stream_rows, name##_stream_dots};
 
 // MC is a multiple of MR; an MC x KC block of A sits in L2, a KC x NR panel of B in L1.
 #if defined(__x86_64__) || defined(__i386__)
@@ -324,6 +419,77 @@ int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
   const int64_t blocks = (total + cap - 1) / cap;
   const int64_t b = (total + blocks - 1) / blocks;
   return std::min(cap, (b + unit - 1) / unit * unit);
+}
+
+// Floats of B each task of the few-rows path reads at least (1 MB), and the
+// most K blocks its non-transposed form splits into (partial sums per block).
+constexpr int64_t kStreamGrain = int64_t{1} << 18;
+constexpr int64_t kStreamBlocks = 16;
+
+// M <= kSmallM: B is read once, in place. Transposed B: each C element is a
+// dot product of contiguous rows, tasks own runs of B's rows. Else B's rows
+// are cut into at most kStreamBlocks blocks of whole rows (how many depends on
+// the shape only, so results do not depend on the thread count), each read
+// front to back as one sequential stream; each block sums its rows'
+// contributions into its own partial C, and the partials are added in block
+// order. Small or shallow B (one block): tasks own runs of C's columns.
+void gemm_few_rows(const Isa& isa, const Gemm& g, bool tiny) {
+  const int64_t M = g.M, N = g.N, K = g.K;
+  if (g.tb) {
+    const float* A = g.A;
+    int64_t lda = g.lda;
+    if (g.ta && !(M == 1 && g.lda == 1)) {  // op(A)'s rows made contiguous
+      float* a = tl_pack_a.get(static_cast<size_t>(M * K));
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t i = 0; i < M; ++i) a[i * K + k] = g.A[k * g.lda + i];
+      A = a, lda = K;
+    }
+    const int64_t grain = tiny ? N : std::max<int64_t>(8, kStreamGrain / std::max<int64_t>(1, K) / 8 * 8);
+    parallel_for(0, N, grain, [&](int64_t j0, int64_t j1) {
+      isa.stream_dots(A, lda, M, K, g.B, g.ldb, j0, j1, g.alpha, g.beta, g.C, g.ldc);
+    });
+    return;
+  }
+  // xs[k * M + i] = alpha * op(A)[i][k].
+  const float* xs = g.A;
+  const bool direct = g.alpha == 1.f && (g.ta ? g.lda == M : M == 1);
+  if (!direct) {
+    float* x = tl_pack_a.get(static_cast<size_t>(M * K));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < M; ++i) x[k * M + i] = g.alpha * (g.ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k]);
+    xs = x;
+  }
+  // Blocks of whole sweeps, at least 64 rows and kStreamGrain floats each.
+  const int64_t want = std::max<int64_t>({64, (K + kStreamBlocks - 1) / kStreamBlocks, kStreamGrain / N});
+  const int64_t rows = (want + 7) / 8 * 8;
+  const int64_t nb = (K + rows - 1) / rows;
+  if (tiny || nb < 2) {
+    // Few rows of B: tasks own runs of columns (in whole 16-float vectors) and add into C directly.
+    const int64_t vecs = (N + 15) / 16;
+    const int64_t grain = tiny ? vecs : std::max<int64_t>(4, kStreamGrain / 16 / K);
+    parallel_for(0, vecs, grain, [&](int64_t v0, int64_t v1) {
+      const int64_t j0 = v0 * 16, j1 = std::min(N, v1 * 16);
+      scale_c(g.C + j0, g.ldc, M, j1 - j0, g.beta);
+      isa.stream_rows(xs, M, g.B + j0, g.ldb, j1 - j0, 0, K, g.C + j0, g.ldc);
+    });
+    return;
+  }
+  float* part = tl_pack_b.get(static_cast<size_t>(nb * M * N));
+  parallel_for(0, nb, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      float* acc = part + b * M * N;
+      std::fill(acc, acc + M * N, 0.f);
+      isa.stream_rows(xs, M, g.B, g.ldb, N, b * rows, std::min(K, (b + 1) * rows), acc, N);
+    }
+  });
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = g.C + i * g.ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      float s = part[i * N + j];
+      for (int64_t b = 1; b < nb; ++b) s += part[(b * M + i) * N + j];
+      c[j] = g.beta == 0.f ? s : g.beta * c[j] + s;
+    }
+  }
 }
 
 }  // namespace
@@ -369,12 +535,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   // Work per task must outweigh a pool hand-off; tiny products run inline.
   const bool tiny = M * N * K < (int64_t{1} << 18);
 
-  if (M <= kSmallM) {
-    // Column chunks of >= 256 so each task streams a useful slab of B.
-    const int64_t grain = tiny ? N : std::max<int64_t>(256, N / (4 * threads) + 1);
-    parallel_for(0, N, grain, [&](int64_t j0, int64_t j1) { isa.small_m(g, j0, j1); });
-    return;
-  }
+  if (M <= kSmallM) return gemm_few_rows(isa, g, tiny);
 
   // op(B) is packed for all of K (or, for very deep K, a super-block of kb
   // rows) nc columns at a time, kept within kBPackBudget; each task then walks

@@ -181,6 +181,13 @@ void conv_cases(Table& t) {
   t.add(op, "pointwise_batch2", conv(1, 1, M::Valid), {in({2, 3, 3, 4}), in({1, 1, 4, 5}), in({5})});
   t.add(op, "stride2_dilation2_groups2", conv(2, 2, M::Explicit, {1, 0, 0, 1}, 2),
         {in({1, 8, 8, 4}), in({2, 2, 2, 4}), in({4})});
+  // One output pixel per image (a fully connected layer written as a conv):
+  // the few-rows product (sweeps of eight filter rows and single rows, a
+  // column tail past a vector; backward: dot products over filter rows).
+  // The large shapes that split the product are in gemm_test.cc and the JS op table.
+  t.add(op, "valid_one_pixel_batch3_few_rows", conv(1, 1, M::Valid), {in({3, 3, 3, 4}), in({3, 3, 4, 17}), in({17})});
+  // 1x1 on one pixel with a Cout the direct 1x1 kernel does not take: the few-rows product.
+  t.add(op, "pointwise_one_pixel_batch2_odd", conv(1, 1, M::Valid), {in({2, 1, 1, 20}), in({1, 1, 20, 33})});
 }
 
 void pool_cases(Table& t) {
@@ -230,6 +237,9 @@ void layer_cases(Table& t) {
   t.add(Op::Dense, "leading_dims_bias", DenseAttrs{}, {in({2, 3, 5}), in({5, 4}), in({4})});
   t.add(Op::Dense, "matrix_nobias", DenseAttrs{}, {in({4, 6}), in({6, 3})});
   t.add(Op::Dense, "vector_bias", DenseAttrs{}, {in({7}), in({7, 2}), in({2})});
+  // The few-rows product with odd sizes (row sweeps and single rows, column tails).
+  t.add(Op::Dense, "few_rows_odd", DenseAttrs{}, {in({2, 19}), in({19, 37}), in({37})});
+  t.add(Op::Dense, "vector_odd", DenseAttrs{}, {in({29}), in({29, 31})});
   t.add(Op::Concat, "axis3_three", axis(3), {in({2, 3, 4, 2}), in({2, 3, 4, 1}), in({2, 3, 4, 3})});
   t.add(Op::Concat, "axis1_three", axis(1), {in({2, 1, 3, 2}), in({2, 2, 3, 2}), in({2, 3, 3, 2})});
   t.add(Op::Concat, "axis_neg1_two", axis(-1), {in({3, 2}), in({3, 4})});

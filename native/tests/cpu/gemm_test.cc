@@ -117,9 +117,56 @@ TEST(gemm_k_and_n_blocking) {
 TEST(gemm_few_rows_path) {
   std::mt19937 rng(5);
   for (int t = 0; t < 4; ++t)
-    for (int64_t M : {1, 2, 3, 4, 5})
+    for (int64_t M : {1, 2, 3, 4, 5, 8, 9})
       for (int64_t N : {1, 15, 16, 17, 300})
         check_case({bool(t & 1), bool(t & 2), M, N, 131, -0.5f, t == 3 ? 0.5f : 0.f, 1, 2, 3}, rng);
+}
+
+// The streaming few-rows path (M <= 8) at the sizes where it splits its work:
+// B deep and wide enough for K blocks with partial sums (and their last,
+// shorter block), shallow B split by columns, transposed B split by rows;
+// row counts around its sweeps of eight rows and column tails past a vector.
+TEST(gemm_few_rows_streaming_splits) {
+  std::mt19937 rng(8);
+  for (int t = 0; t < 4; ++t)
+    for (int64_t M : {1, 2, 3, 5, 8}) {
+      const bool ta = t & 1, tb = t & 2;
+      check_case({ta, tb, M, 1000, 2051, 1.f, 0.f, 0, 1, 2}, rng);      // K blocks, a short last block
+      check_case({ta, tb, M, 4133, 9, 0.75f, 1.f, 1, 0, 3}, rng);       // shallow: column runs
+      check_case({ta, tb, M, 37, 20007, -1.f, 0.5f, 2, 3, 0}, rng);     // deep and narrow
+      check_case({ta, tb, M, 2500, 700, 1.f, -2.f, 0, 0, 1}, rng, false);
+    }
+  // beta == 0 ignores NaN in C on every split.
+  for (int t = 0; t < 4; ++t)
+    for (int64_t M : {1, 4, 7}) {
+      check_case({bool(t & 1), bool(t & 2), M, 1000, 2051, 1.f, 0.f, 0, 0, 2}, rng, true);
+      check_case({bool(t & 1), bool(t & 2), M, 4133, 9, 1.f, 0.f, 0, 0, 2}, rng, true);
+    }
+}
+
+// The few-rows path splits its work by shape, not by thread count: the same
+// bits with 1 and 3 threads (forward-style and transposed B).
+TEST(gemm_few_rows_same_bits_any_thread_count) {
+  const int saved = ec::cpu::num_threads();
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (bool tb : {false, true})
+    for (int64_t M : {1, 3, 8}) {
+      const int64_t N = 1031, K = 3000;
+      std::vector<float> A(M * K), B(K * N);
+      for (auto& v : A) v = dist(rng);
+      for (auto& v : B) v = dist(rng);
+      std::vector<float> C[2];
+      int slot = 0;
+      for (int threads : {1, 3}) {
+        ec::cpu::set_num_threads(threads);
+        C[slot].assign(M * N, 0.f);
+        ec::cpu::gemm(false, tb, M, N, K, 1.f, A.data(), K, B.data(), tb ? K : N, 0.f, C[slot].data(), N);
+        ++slot;
+      }
+      CHECK(C[0] == C[1]);
+    }
+  ec::cpu::set_num_threads(saved);
 }
 
 TEST(gemm_beta_zero_ignores_nan) {
