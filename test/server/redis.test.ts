@@ -139,7 +139,7 @@ test('Redis restarted mid-job: every job completes exactly once; the API node an
     const state = await waitFor(async () => {
       const res = await fetch(`${server.url}/v1/jobs/${id}`).catch(() => undefined);
       if (!res || res.status !== 200) return undefined;
-      const v = await res.json();
+      const v = (await res.json()) as { state: string; error: unknown };
       return ['succeeded', 'failed', 'cancelled'].includes(v.state) ? [v.state, v.error] : undefined;
     }, 120_000);
     expect([id, ...state]).toEqual([id, 'succeeded', null]);
