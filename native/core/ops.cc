@@ -299,8 +299,10 @@ Shape infer_shape(const OpCall& call, const std::vector<Shape>& in) {
     case Op::ResizeBilinear: {
       const auto& a = call.get<ResizeAttrs>();
       expect_rank(who, "input", in[0], 4);
-      if (a.out_h < 1 || a.out_w < 1)
-        fail(who, "output size must be >= 1x1 but is " + str(a.out_h) + "x" + str(a.out_w));
+      // Bounded: the kernels keep a tap per output row and column, even when the batch or the
+      // channels are empty.
+      if (a.out_h < 1 || a.out_w < 1 || a.out_h > 65536 || a.out_w > 65536)
+        fail(who, "output size must be between 1x1 and 65536x65536 but is " + str(a.out_h) + "x" + str(a.out_w));
       if (in[0][1] < 1 || in[0][2] < 1) fail(who, "input " + shape_str(in[0]) + " has no pixels");
       return {in[0][0], a.out_h, a.out_w, in[0][3]};
     }

@@ -78,3 +78,13 @@ TEST(lrn_size_is_bounded) {
   a.size = 2147483647;
   CHECK_THROWS((void)infer_shape(OpCall{Op::Lrn, a}, {Shape{1, 2, 2, 8}}), "size must be between 1 and 4095 but is 2147483647");
 }
+
+// Found by native/fuzz/program_fuzz.cc under ASan: a resize to about 2^30 rows of an
+// input with no channels made an empty output but a 50 GB table of row taps.
+TEST(resize_output_size_is_bounded) {
+  ResizeAttrs a;
+  a.out_h = int64_t{1} << 30;
+  a.out_w = 4;
+  CHECK_THROWS((void)infer_shape(OpCall{Op::ResizeBilinear, a}, {Shape{1, 2, 2, 0}}),
+               "output size must be between 1x1 and 65536x65536 but is 1073741824x4");
+}
