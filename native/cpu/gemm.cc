@@ -179,22 +179,24 @@ struct Kernel {
     }
   }
 
-  // C[0:m, 0:n] = A_panel * B_panel + beta * C (beta == 0: C not read).
-  static EC_INLINE void micro(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
+  // C[0:m, 0:n] = A_panel * B_panel + beta * C (beta == 0: C not read). B's
+  // rows are bs floats apart: NR in a packed panel, ldb read in place.
+  static EC_INLINE void micro(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t bs, float* c,
                               int64_t ldc, float beta, int m, int n) {
     V c0[MR], c1[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = V{};
     for (int64_t k = 0; k < kc; ++k) {
-      const V b0 = *reinterpret_cast<const V*>(b);
-      const V b1 = *reinterpret_cast<const V*>(b + VW);
+      V b0, b1;  // unaligned loads: B read in place need not be aligned
+      std::memcpy(&b0, b, sizeof(V));
+      std::memcpy(&b1, b + VW, sizeof(V));
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
         c0[i] += b0 * a[i];
         c1[i] += b1 * a[i];
       }
       a += MR;
-      b += NR;
+      b += bs;
     }
     if (m == MR && n == NR) {
 #pragma GCC unroll 16
@@ -226,8 +228,29 @@ struct Kernel {
       const int64_t jr = p * NR;
       const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
       for (int64_t ir = 0; ir < mc; ir += MR)
-        micro(kc, ap + ir * kc, bp + jr * kc, g.C + (i0 + ir) * g.ldc + j0 + jr, g.ldc, beta,
+        micro(kc, ap + ir * kc, bp + jr * kc, NR, g.C + (i0 + ir) * g.ldc + j0 + jr, g.ldc, beta,
               static_cast<int>(std::min<int64_t>(MR, mc - ir)), n);
+    }
+  }
+
+  // The same with op(B) not packed ahead (not transposed, every panel full):
+  // its rows [k0, k0+kc) and NR-wide column runs are the panels, ldb apart,
+  // read in place, or with bbuf (kc x NR floats) copied there first, one
+  // panel at a time, where long rows would make the panel's lines collide in
+  // the cache (a power-of-two ldb maps them all to a few sets).
+  static EC_INLINE void block_direct(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t p0,
+                                     int64_t p1, float beta, float* ap, float* bbuf) {
+    pack_a(g, i0, mc, k0, kc, ap);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* b = g.B + k0 * g.ldb + p * NR;
+      int64_t bs = g.ldb;
+      if (bbuf) {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(bbuf + k * NR, b + k * g.ldb, sizeof(float) * NR);
+        b = bbuf, bs = NR;
+      }
+      for (int64_t ir = 0; ir < mc; ir += MR)
+        micro(kc, ap + ir * kc, b, bs, g.C + (i0 + ir) * g.ldc + p * NR, g.ldc, beta,
+              static_cast<int>(std::min<int64_t>(MR, mc - ir)), NR);
     }
   }
 
@@ -364,6 +387,11 @@ struct Kernel {
 };
 
 constexpr int64_t kSmallM = 8;
+// Most rows of op(A) for which op(B) is read in place (see use_direct_b).
+constexpr int64_t kDirectMaxM = 1024;
+// Longest row of B (floats) read in place by the micro-kernel; longer ones are
+// copied a panel at a time (see block_direct).
+constexpr int64_t kDirectMaxLdb = 1024;
 // Floats past the packed A block that pack_a's full-vector stores may touch.
 constexpr int64_t kPackSlack = 16;
 // Floats of packed op(B) kept at once (8 MB): a K x nc block.
@@ -375,6 +403,7 @@ struct Isa {
   void (*pack_b)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
   void (*block)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                 const float*, float, float*);
+  void (*block_direct)(const Gemm&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float*, float*);
   void (*stream_rows)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t);
   void (*stream_dots)(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float, float,
                       float*, int64_t);
@@ -389,6 +418,10 @@ struct Isa {
                          int64_t nc, int64_t p0, int64_t p1, const float* bp, float beta, float* ap) {     \
     Kernel<VW, MR>::block(g, i0, mc, k0, kc, j0, nc, p0, p1, bp, beta, ap);                               \
   }                                                                                                       \
+  attr void name##_block_direct(const Gemm& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t p0,   \
+                                int64_t p1, float beta, float* ap, float* bbuf) {                         \
+    Kernel<VW, MR>::block_direct(g, i0, mc, k0, kc, p0, p1, beta, ap, bbuf);                              \
+  }                                                                                                       \
   attr void name##_stream_rows(const float* xs, int64_t M, const float* B, int64_t ldb, int64_t N, int64_t k0,  \
                                int64_t k1, float* acc, int64_t ldacc) {                                   \
     Kernel<VW, MR>::stream_rows_m(xs, M, B, ldb, N, k0, k1, acc, ldacc);                                  \
@@ -397,7 +430,7 @@ struct Isa {
                                int64_t j0, int64_t j1, float alpha, float beta, float* C, int64_t ldc) {  \
     Kernel<VW, MR>::stream_dots(A, lda, M, K, B, ldb, j0, j1, alpha, beta, C, ldc);                       \
   }                                                                                                       \
-  const Isa name##_isa = {MR, 2 * VW, MC, KC, NC, name##_pack_b, name##_block, name##_stream_rows, name##_stream_dots};
+  const Isa name##_isa = {MR, 2 * VW, MC, KC, NC, name##_pack_b, name##_block, name##_block_direct, name##_stream_rows, name##_stream_dots};
 
 // MC is a multiple of MR; an MC x KC block of A sits in L2, a KC x NR panel of B in L1.
 #if defined(__x86_64__) || defined(__i386__)
@@ -492,6 +525,20 @@ void gemm_few_rows(const Isa& isa, const Gemm& g, bool tiny) {
   }
 }
 
+// Whether op(B) is read in place instead of packed: B not transposed, whole
+// panels only, and few rows of A for each element of B (packing B costs a
+// read and a write of it; in place, each row block of A reads it from memory
+// once more). EYECANDY_GEMM_DIRECT=0/1 forces it off/on (where allowed).
+bool use_direct_b(const Isa& isa, const Gemm& g) {
+  static const int forced = [] {
+    const char* e = std::getenv("EYECANDY_GEMM_DIRECT");
+    return e && *e ? (*e == '1' ? 1 : 0) : -1;
+  }();
+  if (g.tb || g.N % isa.nr || forced == 0) return false;
+  if (forced == 1) return true;
+  return g.M <= kDirectMaxM;
+}
+
 }  // namespace
 
 PackedB packed_b_layout(int64_t K, int64_t N) {
@@ -536,6 +583,37 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   const bool tiny = M * N * K < (int64_t{1} << 18);
 
   if (M <= kSmallM) return gemm_few_rows(isa, g, tiny);
+
+  if (use_direct_b(isa, g)) {
+    // op(B) read in place: no packing pass over it (for few rows of A, that
+    // pass costs as much as the product). Tasks own (row block, panel run)
+    // pairs and walk the K slices, as below.
+    // Tasks split the panels first, so that each panel of B is read from
+    // memory by as few row blocks as possible; rows are split only when the
+    // panels alone cannot feed every thread.
+    const int64_t kc = balanced_block(K, isa.kc, 1);
+    const int64_t panels = N / isa.nr;
+    const int64_t mc_max = isa.mc;
+    int64_t m_blocks = (M + mc_max - 1) / mc_max;
+    int64_t n_split = tiny ? 1 : std::min(std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks), std::max<int64_t>(1, panels / 4));
+    if (!tiny && m_blocks * n_split < 2 * threads)
+      m_blocks = std::min((M + isa.mr - 1) / isa.mr, (2 * threads + n_split - 1) / n_split);
+    const int64_t mc = std::min<int64_t>(mc_max, ((M + m_blocks - 1) / m_blocks + isa.mr - 1) / isa.mr * isa.mr);
+    m_blocks = (M + mc - 1) / mc;
+    const int64_t per_task = (panels + n_split - 1) / n_split;
+    const bool copy = g.ldb > kDirectMaxLdb;
+    parallel_for(0, m_blocks * n_split, tiny ? m_blocks * n_split : 1, [&](int64_t t0, int64_t t1) {
+      float* ap = tl_pack_a.get(static_cast<size_t>(mc * kc + kPackSlack));
+      float* bbuf = copy ? tl_pack_b.get(static_cast<size_t>(kc * isa.nr)) : nullptr;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t i0 = t / n_split * mc, p0 = t % n_split * per_task, p1 = std::min(panels, p0 + per_task);
+        for (int64_t k0 = 0; k0 < K && p0 < p1; k0 += kc)
+          isa.block_direct(g, i0, std::min(mc, M - i0), k0, std::min(kc, K - k0), p0, p1, k0 == 0 ? beta : 1.f, ap,
+                           bbuf);
+      }
+    });
+    return;
+  }
 
   // op(B) is packed for all of K (or, for very deep K, a super-block of kb
   // rows) nc columns at a time, kept within kBPackBudget; each task then walks

@@ -114,6 +114,23 @@ TEST(gemm_k_and_n_blocking) {
   check_case({true, false, 7, 290, 20000, -1.f, 0.f, 3, 0, 0}, rng);
 }
 
+// op(B) read in place (not transposed, N a whole number of panels, up to
+// 1024 rows of A): short rows of B read as they are, long ones (more than 1024
+// floats) copied a panel at a time; K over several slices, row blocks and
+// panel runs split over the threads, padded strides, alpha and beta.
+TEST(gemm_direct_b_path) {
+  std::mt19937 rng(9);
+  for (int64_t N : {32, 64, 96, 512, 1056, 2048})
+    for (int64_t M : {9, 14, 15, 100, 333, 1024})
+      for (int64_t K : {1, 7, 300, 700}) {
+        if (M * N * K > (int64_t{1} << 27)) continue;
+        const bool odd = (M + N + K) % 2;
+        check_case({odd, false, M, N, K, odd ? -0.5f : 1.f, K == 7 ? 0.5f : 0.f, 3, N == 2048 ? 0 : 5, 2}, rng);
+      }
+  // Just past the row limit: packed again, same results.
+  check_case({false, false, 1025, 64, 40, 1.f, 1.f, 0, 0, 0}, rng);
+}
+
 TEST(gemm_few_rows_path) {
   std::mt19937 rng(5);
   for (int t = 0; t < 4; ++t)
