@@ -58,6 +58,10 @@ Options:
                   dist/ and its built addon (build-cmake/Release/eyecandy.node),
                   as a fourth system "eyecandy-before" in the same process,
                   alternating, so before/after ratios come from one run
+  --gap MS        idle milliseconds before each timed call (default 50): long
+                  enough for onnxruntime's worker threads, which spin for about
+                  30 ms after each of its calls, to stop, so that no system's
+                  call shares the cores with another system's threads
   --tolerance X   the accuracy check's bound (default 1e-5)
   --no-readme     leave bench/README.md alone
   --help          this text
@@ -69,7 +73,7 @@ for eyecandy and onnxruntime; default: all), EYECANDY_SHARED (the shared data
 folder; default ../shared), CC (compiler for the FMA peak probe).`;
 
 function parseArgs(argv) {
-  const o = { quick: false, only: null, runs: null, before: null, tolerance: 1e-5, readme: true };
+  const o = { quick: false, only: null, runs: null, before: null, tolerance: 1e-5, readme: true, gap: 50 };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const value = () => {
@@ -90,6 +94,10 @@ function parseArgs(argv) {
       const v = value();
       o.runs = Number(v);
       if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error(`bench: --runs '${v}' is not a whole number of at least 1`);
+    } else if (a === '--gap') {
+      const v = value();
+      o.gap = Number(v);
+      if (!Number.isInteger(o.gap) || o.gap < 0) throw new Error(`bench: --gap '${v}' is not a whole number of milliseconds (0 or more)`);
     } else if (a === '--tolerance') {
       const v = value();
       o.tolerance = Number(v);
@@ -457,8 +465,10 @@ async function tfjsSystem(backend) {
 }
 
 // Runs `runs` rounds; each round times one call of every system in turn, the order rotated
-// by one system per round, so each system follows each other one equally often (a runtime
-// whose threads spin on after its call, as onnxruntime's do, slows whichever call comes next).
+// by one system per round, so each system follows each other one equally often. Each timed
+// call starts after `opts.gap` ms of idle time: onnxruntime's worker threads spin for about
+// 30 ms after its call returns (measured as process CPU time while idle), and without the
+// gap whichever call follows shares the two cores with them for that long.
 // Per call it also counts minor page faults and, where it can, the peak resident memory
 // (VmHWM, reset before the call) and the native peak the eyecandy build reports.
 async function alternate(entries, runs, warm) {
@@ -470,6 +480,7 @@ async function alternate(entries, runs, warm) {
       const e = entries[k];
       const o = out[k];
       if (r >= (e.runs ?? runs)) continue;
+      if (opts.gap && entries.length > 1) await new Promise((resolve) => setTimeout(resolve, opts.gap));
       let rss0 = 0;
       if (procMem) {
         procMem.reset();
@@ -687,6 +698,7 @@ async function main() {
     quick,
     ...(opts.only ? { only: String(opts.only) } : {}),
     ...(opts.runs ? { runs: opts.runs } : {}),
+    gapMs: opts.gap,
     ...(opts.before ? { before: opts.before } : {}),
     systems: Object.fromEntries(systems.map((s) => [s.name, s.missing ? { missing: s.missing } : { version: s.version }])),
     ...(mismatches.length ? { mismatches } : {}),
@@ -714,6 +726,7 @@ function markdown(out) {
     `Machine: ${out.machine.cpu}, ${out.machine.threads} threads (${out.machine.isa}), Node ${out.machine.node}, ${out.machine.date.slice(0, 10)}; ` +
       `FMA peak measured in the run: **${out.peakGflops} GFLOP/s** (${out.peakGflopsRuns.join(' / ')} at start / end); ` +
       `load average ${out.machine.loadAverageStart.join(' ')} at start, ${out.machine.loadAverageEnd.join(' ')} at end` +
+      `; ${out.gapMs} ms idle before each timed call` +
       (out.quick ? '; `--quick` run' : '') +
       (out.only ? `; \`--only ${out.only}\`` : '') +
       (before ? `; eyecandy-before: ${out.systems['eyecandy-before'].version} from ${out.before}` : '') +

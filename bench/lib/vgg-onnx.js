@@ -235,4 +235,14 @@ function writeGramOnnx(file, c, h, w) {
   return { file, output };
 }
 
-module.exports = { writeVggOnnx, writeStyleOnnx, writeGramOnnx, vggLayers, vggConvStack, vggShapes, vggFlops, outName };
+/** One layer of `layers` (conv + bias + ReLU, no pool) alone as ONNX: input [N, cin, h, w]. Returns {file, output}. */
+function writeLayerOnnx(file, layer) {
+  const l = { ...layer, poolAfter: false };
+  const nodes = [];
+  const inits = [];
+  const output = vggNodes([l], nodes, inits);
+  if (!fs.existsSync(file)) writeModel(file, l.name, nodes, inits, [['input', ['batch', l.cin, 'height', 'width']]], [[output, ['batch', l.cout, 'oh', 'ow']]]);
+  return { file, output };
+}
+
+module.exports = { writeVggOnnx, writeStyleOnnx, writeGramOnnx, writeLayerOnnx, vggLayers, vggConvStack, vggShapes, vggFlops, outName };
