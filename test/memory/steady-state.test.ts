@@ -121,3 +121,47 @@ test('repeated forward+backward at 512 px takes no fresh pages for the 3 MB inpu
   x.dispose();
   weights.forEach((w) => w.dispose());
 });
+
+test('a number seed at a large tap is made once, not per call (no fresh pages), and stays correct', async () => {
+  // The seed fills the last ReLU's output: 512 x 512 x 4 floats, 4 MiB, 1024 fresh pages
+  // per call if it were made anew.
+  const { g, weights } = chain(512, 4, 1, 3);
+  const net = g.compile();
+  const x = input(512, 3);
+  const grad = async (seed: number, read = true) => {
+    const t = await net.forward(x, { taps: ['r0'], grad: true });
+    t.r0.dispose();
+    const r = await net.backward({ r0: seed });
+    const d = read ? r.input!.data() : new Float32Array(0); // data() copies into fresh JS memory
+    r.input!.dispose();
+    return d;
+  };
+  const one = await grad(1);
+  await grad(1, false);
+  const calls = 6;
+  const before = process.resourceUsage().minorPageFault;
+  for (let i = 0; i < calls; ++i) await grad(1, false);
+  const perCall = (process.resourceUsage().minorPageFault - before) / calls;
+  expect(perCall).toBeLessThan(200);
+  // Another value is another seed; after release() the cached seeds are gone and made again.
+  const two = await grad(2);
+  let worst = 0;
+  let scale = 0;
+  two.forEach((v, i) => ((worst = Math.max(worst, Math.abs(v - 2 * one[i]))), (scale = Math.max(scale, Math.abs(one[i])))));
+  expect(scale).toBeGreaterThan(0);
+  expect(worst).toBeLessThan(1e-5 * scale);
+  const differing = (a: Float32Array, b: Float32Array) => a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
+  await net.release();
+  expect(differing(await grad(1), one)).toBe(0);
+  // The same gradient as an explicit seed tensor.
+  const t = await net.forward(x, { taps: ['r0'], grad: true });
+  const ones = Tensor.from(new Float32Array(t.r0.size).fill(1), t.r0.shape);
+  t.r0.dispose();
+  const r = await net.backward({ r0: ones });
+  expect(differing(r.input!.data(), one)).toBe(0);
+  r.input!.dispose();
+  ones.dispose();
+  net.dispose();
+  x.dispose();
+  weights.forEach((w) => w.dispose());
+});

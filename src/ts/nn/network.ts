@@ -115,6 +115,12 @@ function wrapAll(r: Record<string, NativeTensor>): Record<string, Tensor> {
 /** A compiled Graph on one backend (a native Program). Calls run off the JS thread, one at a time in the order made; `gradient()` runs a forward and its backward passes as one unit. */
 export class Network {
   private lastShapes: Record<string, number[]> = {};
+  /**
+   * Seed tensors made from numbers, by tap, shape and value, reused across calls: a fresh
+   * one per backward costs a new buffer of the tap's size (page faults on every call).
+   * The native side reads seeds and never writes them.
+   */
+  private seedCache = new Map<string, Tensor>();
   private disposed = false;
   /** Every call that runs the program goes through this queue, in the order made. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -217,8 +223,17 @@ export class Network {
         } else if (typeof v === 'number' && Number.isFinite(v)) {
           const shape = this.lastShapes[k];
           if (!shape) throw new Error(`${who}: '${k}' was not a tap of the last forward`);
-          const t = Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v), shape);
-          temps.push(t);
+          const key = `${k}\u0000${shape.join(',')}\u0000${v}`;
+          let t = this.seedCache.get(key);
+          if (!t || t.isDisposed) {
+            t = Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v), shape);
+            if (this.seedCache.size >= 16) {
+              const [oldKey, old] = this.seedCache.entries().next().value as [string, Tensor];
+              this.seedCache.delete(oldKey);
+              temps.push(old); // disposed after this call, which may still read it
+            }
+            this.seedCache.set(key, t);
+          }
           seeds[k] = t.handle;
         } else {
           throw invalidParameterError(who, `gradient '${k}'`, 'a Tensor or a finite number', v);
@@ -368,13 +383,15 @@ export class Network {
   }
 
   /**
-   * Frees what forward({grad: true}) kept and the buffer pool: now with nothing queued, else
+   * Frees what forward({grad: true}) kept, the buffer pool and the cached seeds: now with nothing queued, else
    * after the calls already queued.
    */
   release(): Promise<void> {
     this.live('release');
     return this.now(() => {
       if (!this.disposed) this.program.release();
+      for (const t of this.seedCache.values()) t.dispose();
+      this.seedCache.clear();
     });
   }
 
@@ -383,5 +400,7 @@ export class Network {
     if (this.disposed) return;
     this.program.dispose();
     this.disposed = true;
+    for (const t of this.seedCache.values()) t.dispose();
+    this.seedCache.clear();
   }
 }
