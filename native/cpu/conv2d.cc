@@ -496,6 +496,125 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
   return true;
 }
 
+// Few input channels (a network's first conv, over RGB): a direct kernel.
+// Each output pixel's Cout values are CO8 vectors of 8; P pixels of one
+// output row go together, so each tap's weight vectors are loaded once for
+// all P and the P * CO8 accumulators are independent (about 8 in flight).
+// Taps outside the image are skipped; bias and the activation are applied
+// before the store. Output rows are split over the threads.
+using V8 = DwVec<8>::type;
+
+template <int CO8, int P>
+EC_DW_INLINE void small_cin_pixels(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                                   int64_t n, int64_t oh, int64_t ow0, int np, const Epilogue& ep) {
+  V8 acc[P][CO8];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int j = 0; j < CO8; ++j) acc[p][j] = bias ? dw_load<8>(bias + 8 * j) : V8{};
+  const int64_t C = c.C, Cout = c.Cout;
+  const int64_t iw0 = ow0 * c.sw - c.pl;
+  // Interior: every pixel and column tap inside the image, no checks.
+  const bool inside = np == P && iw0 >= 0 && iw0 + (P - 1) * c.sw + (c.KW - 1) * c.dw < c.W;
+  for (int64_t kh = 0; kh < c.KH; ++kh) {
+    const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+    if (ih < 0 || ih >= c.H) continue;
+    const float* xr = x + (n * c.H + ih) * c.W * C;
+    if (inside) {
+      const int64_t ps = c.sw * C;
+      for (int64_t kw = 0; kw < c.KW; ++kw) {
+        const float* wt = w + (kh * c.KW + kw) * C * Cout;
+        const float* xb = xr + (iw0 + kw * c.dw) * C;
+        for (int64_t ci = 0; ci < C; ++ci) {
+          V8 wv[CO8];
+#pragma GCC unroll 8
+          for (int j = 0; j < CO8; ++j) wv[j] = dw_load<8>(wt + ci * Cout + 8 * j);
+#pragma GCC unroll 8
+          for (int p = 0; p < P; ++p) {
+            const V8 xv = V8{} + xb[p * ps + ci];
+#pragma GCC unroll 8
+            for (int j = 0; j < CO8; ++j) acc[p][j] += xv * wv[j];
+          }
+        }
+      }
+      continue;
+    }
+    for (int64_t kw = 0; kw < c.KW; ++kw) {
+      const float* wt = w + (kh * c.KW + kw) * C * Cout;
+      for (int64_t ci = 0; ci < C; ++ci) {
+        V8 wv[CO8];
+#pragma GCC unroll 8
+        for (int j = 0; j < CO8; ++j) wv[j] = dw_load<8>(wt + ci * Cout + 8 * j);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+          const int64_t iw = (ow0 + p) * c.sw - c.pl + kw * c.dw;
+          if (p >= np || iw < 0 || iw >= c.W) continue;
+          const V8 xv = V8{} + xr[iw * C + ci];
+#pragma GCC unroll 8
+          for (int j = 0; j < CO8; ++j) acc[p][j] += xv * wv[j];
+        }
+      }
+    }
+  }
+  for (int p = 0; p < np; ++p) {
+    float* yp = y + ((n * c.OH + oh) * c.OW + ow0 + p) * Cout;
+#pragma GCC unroll 8
+    for (int j = 0; j < CO8; ++j) dw_store<8>(yp + 8 * j, act<8>(acc[p][j], ep));
+  }
+}
+
+template <int CO8>
+EC_DW_INLINE void small_cin_rows(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                                 int64_t r0, int64_t r1, const Epilogue& ep) {
+  constexpr int P = CO8 >= 8 ? 1 : 8 / CO8;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / c.OH, oh = r % c.OH;
+    for (int64_t ow = 0; ow < c.OW; ow += P)
+      small_cin_pixels<CO8, P>(c, x, w, bias, y, n, oh, ow, static_cast<int>(std::min<int64_t>(P, c.OW - ow)), ep);
+  }
+}
+
+// Rows [r0, r1) of the output (n * OH + oh); false when Cout is not 8, 16, 32 or 64.
+EC_DW_INLINE bool small_cin_impl(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                                 int64_t r0, int64_t r1, const Epilogue& ep) {
+  switch (c.Cout) {
+    case 8: small_cin_rows<1>(c, x, w, bias, y, r0, r1, ep); return true;
+    case 16: small_cin_rows<2>(c, x, w, bias, y, r0, r1, ep); return true;
+    case 32: small_cin_rows<4>(c, x, w, bias, y, r0, r1, ep); return true;
+    case 64: small_cin_rows<8>(c, x, w, bias, y, r0, r1, ep); return true;
+    default: return false;
+  }
+}
+
+// Per ISA (the vector code must be compiled inside the target function).
+using SmallCinFn = bool (*)(const Conv&, const float*, const float*, const float*, float*, int64_t, int64_t,
+                            const Epilogue&);
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) bool small_cin_avx512(const Conv& c, const float* x,
+                                                                         const float* w, const float* bias, float* y,
+                                                                         int64_t r0, int64_t r1, const Epilogue& ep) {
+  return small_cin_impl(c, x, w, bias, y, r0, r1, ep);
+}
+__attribute__((target("avx2,fma"))) bool small_cin_avx2(const Conv& c, const float* x, const float* w,
+                                                        const float* bias, float* y, int64_t r0, int64_t r1,
+                                                        const Epilogue& ep) {
+  return small_cin_impl(c, x, w, bias, y, r0, r1, ep);
+}
+
+// True when the direct kernel ran: one group, at most 4 input channels and
+// 8, 16, 32 or 64 output channels, on a CPU with AVX2 (else the patch path).
+bool small_cin_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y,
+                       const Epilogue& ep) {
+  static const SmallCinFn fn = isa_rank() >= 3 ? small_cin_avx512 : isa_rank() >= 2 ? small_cin_avx2 : nullptr;
+  if (!fn || c.G != 1 || c.C > 4 || c.C < 1 || !(c.Cout == 8 || c.Cout == 16 || c.Cout == 32 || c.Cout == 64))
+    return false;
+  // About 64K multiply-adds per task.
+  const int64_t total = c.N * c.OH;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, c.OW * c.kkc() * c.Cout));
+  if (total <= grain) return fn(c, x, w, bias, y, 0, total, ep);
+  parallel_for(0, total, grain, [&](int64_t a, int64_t b) { fn(c, x, w, bias, y, a, b, ep); });
+  return true;
+}
+
 // A conv with one chunk of patches and a Cout the direct 1x1 kernel takes:
 // im2col, then that kernel over the patch matrix, block by block. False: not taken.
 bool patch_forward(const Conv& c, const float* x, const float* w, const float* bias, float* y, const Epilogue& ep) {
@@ -701,7 +820,7 @@ void conv2d_forward(const OpCall& call, const Inputs& in, Tensor& out, const Epi
   if (c.rows() == 0 || c.Cout == 0) return;
   bool direct = c.depthwise();
   if (direct) depthwise_forward(c, x, w, bias, y, ep);
-  else direct = pointwise_forward(c, x, w, bias, y, ep);
+  else direct = pointwise_forward(c, x, w, bias, y, ep) || small_cin_forward(c, x, w, bias, y, ep);
   if (direct) return;  // the direct kernels apply the activation as they go
 
   auto im2col_forward = [&] {

@@ -377,3 +377,47 @@ TEST(conv2d_empty_batch) {
   expect_values(g.dw, std::vector<float>(18, 0.f));
   expect_values(g.db, {0});
 }
+
+TEST(conv2d_small_cin_direct_kernel) {
+  // The direct kernel for 1..4 input channels and 8/16/32/64 outputs (a
+  // network's first conv): interior blocks of pixels and border pixels under
+  // strides, dilation and asymmetric pads, images narrower than a block, a
+  // batch of two, and a layer big enough to split over threads; then its
+  // fused relu and clip against the plain output with the activation applied.
+  std::mt19937 rng(18);
+  const int saved = ec::cpu::num_threads();
+  ec::cpu::set_num_threads(2);
+  for (int cin : {1, 3, 4})
+    for (int cout : {8, 16, 32, 64}) {
+      char ctx[80];
+      std::snprintf(ctx, sizeof ctx, "small cin%d cout%d s1", cin, cout);
+      check_against_ref(conv_call(win(1, 1, 1, 1, 1, 1, 1, 1)), {2, 9, 21, cin}, {3, 3, cin, cout}, rng, ctx);
+      std::snprintf(ctx, sizeof ctx, "small cin%d cout%d s2 asym", cin, cout);
+      check_against_ref(conv_call(win(2, 2, 1, 1, 0, 1, 0, 1)), {1, 12, 19, cin}, {3, 3, cin, cout}, rng, ctx);
+      std::snprintf(ctx, sizeof ctx, "small cin%d cout%d d2 k2x5", cin, cout);
+      check_against_ref(conv_call(win(1, 2, 2, 2, 2, 1, 3, 2)), {1, 8, 30, cin}, {2, 5, cin, cout}, rng, ctx);
+      std::snprintf(ctx, sizeof ctx, "small cin%d cout%d narrow", cin, cout);
+      check_against_ref(conv_call(win(1, 1, 1, 1, 2, 2, 2, 2)), {1, 3, 2, cin}, {3, 3, cin, cout}, rng, ctx);
+    }
+  check_against_ref(conv_call(win(2, 2, 1, 1, 0, 1, 0, 1)), {1, 96, 96, 3}, {3, 3, 3, 8}, rng, "small big");
+  // Fused activations.
+  for (int cout : {8, 64}) {
+    const auto call = conv_call(win(2, 2, 1, 1, 0, 1, 0, 1));
+    const Tensor x = random_tensor({1, 40, 37, 3}, rng), w = random_tensor({3, 3, 3, cout}, rng),
+                 b = random_tensor({cout}, rng);
+    const Tensor plain = forward(call, x, w, &b);
+    for (int k = 0; k < 2; ++k) {
+      ec::Epilogue ep;
+      ep.kind = k ? ec::Epilogue::Kind::Clip : ec::Epilogue::Kind::Relu;
+      ep.lo = 0.f, ep.hi = 0.5f;
+      Tensor y(plain.shape());
+      y.fill(NAN);
+      ec::cpu::conv2d_forward(call, {&x, &w, &b}, y, ep);
+      for (int64_t i = 0; i < y.numel(); ++i) {
+        const float v = plain.data()[i], want = k ? std::min(std::max(v, 0.f), 0.5f) : std::max(v, 0.f);
+        if (!(y.data()[i] == want)) EC_FAIL("small cin epilogue " << k << " cout " << cout << " [" << i << "] = " << y.data()[i] << ", expected " << want);
+      }
+    }
+  }
+  ec::cpu::set_num_threads(saved);
+}
