@@ -720,9 +720,10 @@ void for_chunks(const Chunks& ch, int64_t first, int64_t step, F f) {
 }
 
 // 3x3 stride-1 convolutions: im2col + GEMM, or Winograd F(4x4, 3x3) in small
-// per-thread blocks or large phased blocks. The first call with a shape (and
+// per-thread blocks or large phased blocks (filters transformed by row, or
+// all at once: see winograd.h). The first call with a shape (and
 // direction) times each candidate on the real data and keeps the fastest.
-enum Algo { kAuto = -1, kIm2col = 0, kWinoSmall = 1, kWinoLarge = 2 };
+enum Algo { kAuto = -1, kIm2col = 0, kWinoSmall = 1, kWinoLarge = 2, kWinoWhole = 3 };
 
 std::atomic<int>& forced_algo() {
   static std::atomic<int> a{[] {
@@ -750,7 +751,7 @@ std::map<PlanKey, int>& plan_cache() {
 // run(algo, plan) computes the whole result (overwriting its destination).
 template <class Run>
 void run_planned(const WinoConv& wc, bool backward, Run run) {
-  const WinoPlan plans[3] = {{}, wino_plan_small(wc), wino_plan_large(wc)};
+  const WinoPlan plans[4] = {{}, wino_plan_small(wc), wino_plan_large(wc), wino_plan_whole(wc)};
   auto ok = [&](int a) { return a == kIm2col || plans[a].block > 0; };
   const int forced = forced_algo().load();
   if (forced != kAuto) return run(ok(forced) ? forced : kIm2col, plans[ok(forced) ? forced : 0]);
@@ -765,6 +766,7 @@ void run_planned(const WinoConv& wc, bool backward, Run run) {
   }
   std::vector<int> cand{kIm2col};
   if (ok(kWinoLarge)) cand.push_back(kWinoLarge);
+  if (ok(kWinoWhole)) cand.push_back(kWinoWhole);
   // Small blocks differ from the large schedule only when there are several per thread.
   if (ok(kWinoSmall) && (!ok(kWinoLarge) || plans[kWinoSmall].block * num_threads() < wc.tiles()))
     cand.push_back(kWinoSmall);
@@ -779,7 +781,10 @@ void run_planned(const WinoConv& wc, bool backward, Run run) {
         last = a;
         if (s < best_s) best_s = s, best = a;
       }
-      if (best_s > 0.02) break;  // large layers: one timing each is enough
+      // Large layers: one timing each is enough. Below that, the second
+      // round's (warm) timings decide: a first run that grows the workspace
+      // (tens of MB of fresh pages) can take several times its steady time.
+      if (best_s > 0.2) break;
     }
   }
   {
@@ -792,7 +797,7 @@ void run_planned(const WinoConv& wc, bool backward, Run run) {
 
 }  // namespace
 
-void set_conv_algo(int algo) { forced_algo().store(algo < kAuto || algo > kWinoLarge ? kAuto : algo); }
+void set_conv_algo(int algo) { forced_algo().store(algo < kAuto || algo > kWinoWhole ? kAuto : algo); }
 
 // Applies a fused activation to n values in place (see Epilogue in ops.h),
 // with exactly the relu and clip kernels' comparisons (NaN included).

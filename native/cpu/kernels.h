@@ -43,7 +43,8 @@ bool max_pool_relu_backward_in_place(const OpCall& pool, Tensor& x, const Tensor
 
 // How 3x3 stride-1 convolutions run (forward and backward to the input):
 // -1 measured per shape (the default), 0 im2col + GEMM, 1 Winograd F(4x4,3x3)
-// in small per-thread blocks, 2 Winograd in large blocks. EYECANDY_CONV_ALGO
+// in small per-thread blocks, 2 Winograd in large blocks, 3 the same with all
+// filters transformed at once. EYECANDY_CONV_ALGO
 // (im2col | winograd) sets the starting value.
 void set_conv_algo(int algo);
 

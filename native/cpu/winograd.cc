@@ -359,6 +359,14 @@ WinoPlan wino_plan_large(const WinoConv& c) {
   return {std::min(t, (c.tiles() + gemm_mr() - 1) / gemm_mr() * gemm_mr()), false};
 }
 
+// As the large plan, with room for all 36 points' filters.
+WinoPlan wino_plan_whole(const WinoConv& c) {
+  const int64_t left = workspace_cap_bytes() / 4 - shared_floats(c, true, false);
+  int64_t t = left / per_tile_floats(c) / gemm_mr() * gemm_mr();
+  if (t <= 0) return {};
+  return {std::min(t, (c.tiles() + gemm_mr() - 1) / gemm_mr() * gemm_mr()), false, true};
+}
+
 void winograd_conv(const WinoConv& c, const WinoPlan& p, const float* x, const float* w, bool flip,
                    const float* bias, float* y, const Epilogue& ep) {
   static const WinoIsa& isa = pick();
@@ -366,9 +374,9 @@ void winograd_conv(const WinoConv& c, const WinoPlan& p, const float* x, const f
   if (tiles == 0 || c.K == 0) return;
   const PackedB L = packed_b_layout(c.C, c.K);
   const int64_t us = point_stride(L);
-  const bool grouped = !p.per_thread;
+  const bool grouped = !p.per_thread && !p.all_points;
   const int64_t shared_n = shared_floats(c, flip, grouped);
-  float* shared = workspace(kSlotShared, shared_n + (grouped ? p.block * per_tile_floats(c) : 0));
+  float* shared = workspace(kSlotShared, shared_n + (!p.per_thread ? p.block * per_tile_floats(c) : 0));
   float* U = shared;
   // Flipped: w is [3,3,K,C]; write the HWIO filter of the transposed conv,
   // wt[tap][ci][k] = w[8 - tap][k][ci], next to U.
@@ -428,10 +436,13 @@ void winograd_conv(const WinoConv& c, const WinoPlan& p, const float* x, const f
   for (int64_t tb = 0; tb < tiles; tb += T) {
     const int64_t te = std::min(tiles, tb + T);
     parallel_for(tb, te, tgrain, [&](int64_t a, int64_t b) { isa.in(c, x, a, b, tb, T, V); });
-    for (int i = 0; i < 6; ++i) {
-      transform_filters(i, i + 1);
-      parallel_for(6 * i, 6 * i + 6, 1, [&](int64_t a, int64_t b) { gemms(V, M, te - tb, a, b, 6 * i); });
-    }
+    if (!grouped)  // all 36 filters transformed above
+      parallel_for(0, 36, 1, [&](int64_t a, int64_t b) { gemms(V, M, te - tb, a, b, 0); });
+    else
+      for (int i = 0; i < 6; ++i) {
+        transform_filters(i, i + 1);
+        parallel_for(6 * i, 6 * i + 6, 1, [&](int64_t a, int64_t b) { gemms(V, M, te - tb, a, b, 6 * i); });
+      }
     parallel_for(tb, te, tgrain, [&](int64_t a, int64_t b) { isa.out(c, M, a, b, tb, T, bias, y, ep); });
   }
 }

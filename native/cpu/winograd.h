@@ -51,15 +51,24 @@ struct WinoConv {
 // How one Winograd convolution is run: `block` tiles at a time; `per_thread`:
 // blocks run concurrently, each on one thread (small, cache-sized blocks),
 // else one block at a time with each phase spread over the threads.
+// all_points: the filters of all 36 points transformed once, in one pass
+// over the weights, before the first block (else one transform row of 6
+// points at a time, per block, in cache for their GEMMs).
 struct WinoPlan {
   int64_t block = 0;
   bool per_thread = false;
+  bool all_points = false;
 };
 
-// The two candidate schedules for a shape; block == 0 when it cannot run
-// within the workspace.
+// The candidate schedules for a shape; block == 0 when it cannot run within
+// the workspace. Small: per-thread cache-sized blocks; large: phased blocks,
+// filters by transform row; whole: phased blocks, filters all at once (for
+// few tiles per filter element, e.g. 512 channels at 28x28 or 14x14, where
+// transforming by row reads the weights six times and costs as much as the
+// products).
 WinoPlan wino_plan_small(const WinoConv& c);
 WinoPlan wino_plan_large(const WinoConv& c);
+WinoPlan wino_plan_whole(const WinoConv& c);
 
 // y = conv(x, w) (+ bias, then the epilogue). w is HWIO [3,3,C,K], or with
 // flip the forward filter [3,3,K,C] of the convolution being differentiated.

@@ -3,7 +3,7 @@
 // Small shapes (odd sizes that leave partial tiles, paddings 0/1/2 and
 // asymmetric, batch 2, channel counts off the vector widths, bias and ReLU)
 // against a double-precision direct convolution, forward and backward to the
-// input, for both schedules; then every 3x3 layer shape of VGG16 at 224 px
+// input, for every schedule; then every 3x3 layer shape of VGG16 at 224 px
 // against the im2col + GEMM path, forward and backward to the input, with
 // the largest relative error printed (max |a - b| / max |b|).
 #include <cmath>
@@ -135,7 +135,7 @@ TEST(winograd_small_shapes_match_direct) {
     const std::vector<double> y = direct(x, w, &b, k.pt, k.pl, OH, OW);
     const Tensor dy = random({k.n, OH, OW, k.k}, 1.f, 4);
     const std::vector<double> dx = direct_dx(dy, w, k.pt, k.pl, x.shape());
-    for (int algo = 1; algo <= 2; ++algo) {
+    for (int algo = 1; algo <= 3; ++algo) {
       const double ef = rel_err(fwd(algo, call, x, w, &b, false), y);
       const double eb = rel_err(bwd(algo, call, x, w, dy), dx);
       if (!(ef < 1e-5 && eb < 1e-5))
@@ -143,8 +143,10 @@ TEST(winograd_small_shapes_match_direct) {
                          << k.pl << k.pr << " algo " << algo << ": forward error " << ef << ", backward " << eb);
     }
     // The fused ReLU: exactly max(0, y) of the unfused result.
-    const Tensor plain = fwd(2, call, x, w, &b, false), relu = fwd(2, call, x, w, &b, true);
-    for (int64_t i = 0; i < plain.numel(); ++i) CHECK(relu.data()[i] == (plain.data()[i] > 0.f ? plain.data()[i] : 0.f));
+    for (int algo = 2; algo <= 3; ++algo) {
+      const Tensor plain = fwd(algo, call, x, w, &b, false), relu = fwd(algo, call, x, w, &b, true);
+      for (int64_t i = 0; i < plain.numel(); ++i) CHECK(relu.data()[i] == (plain.data()[i] > 0.f ? plain.data()[i] : 0.f));
+    }
   }
 }
 
@@ -163,11 +165,11 @@ TEST(winograd_vgg16_layers_match_im2col) {
     const Tensor w = random({3, 3, l.c, l.k}, std::sqrt(6.f / (9 * l.c)), 6), b = random({l.k}, 0.1f, 7);
     const Tensor dy = random({1, l.hw, l.hw, l.k}, 1.f, 8);
     const Tensor y0 = fwd(0, call, x, w, &b, false), dx0 = bwd(0, call, x, w, dy);
-    for (int algo = 1; algo <= 2; ++algo) {
+    for (int algo = 1; algo <= 3; ++algo) {
       const double ef = rel_err(fwd(algo, call, x, w, &b, false), Ref{y0});
       const double eb = rel_err(bwd(algo, call, x, w, dy), Ref{dx0});
       std::printf("  vgg16 %3lldpx %3lld->%3lld winograd(%s): forward max rel err %.2e, backward-to-input %.2e\n",
-                  (long long)l.hw, (long long)l.c, (long long)l.k, algo == 1 ? "small" : "large", ef, eb);
+                  (long long)l.hw, (long long)l.c, (long long)l.k, algo == 1 ? "small" : algo == 2 ? "large" : "whole", ef, eb);
       worst_f = std::max(worst_f, ef), worst_b = std::max(worst_b, eb);
     }
     // The measured choice agrees too.
