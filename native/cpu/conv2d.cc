@@ -504,6 +504,31 @@ bool pointwise_forward(const Conv& c, const float* x, const float* w, const floa
 // before the store. Output rows are split over the threads.
 using V8 = DwVec<8>::type;
 
+// One kernel row's taps (input row xr) into the accumulators of P pixels from
+// input column iw0; Inside: every pixel and tap lies in the image (no checks).
+template <int CO8, int P, bool Inside>
+EC_DW_INLINE void small_cin_taps(const Conv& c, const float* xr, const float* wr, int64_t iw0, int np,
+                                 V8 (&acc)[P][CO8]) {
+  const int64_t C = c.C, Cout = c.Cout;
+  for (int64_t kw = 0; kw < c.KW; ++kw) {
+    const float* wt = wr + kw * C * Cout;
+    for (int64_t ci = 0; ci < C; ++ci) {
+      V8 wv[CO8];
+#pragma GCC unroll 8
+      for (int j = 0; j < CO8; ++j) wv[j] = dw_load<8>(wt + ci * Cout + 8 * j);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const int64_t iw = iw0 + p * c.sw + kw * c.dw;
+        if constexpr (!Inside)
+          if (p >= np || iw < 0 || iw >= c.W) continue;
+        const V8 xv = V8{} + xr[iw * C + ci];
+#pragma GCC unroll 8
+        for (int j = 0; j < CO8; ++j) acc[p][j] += xv * wv[j];
+      }
+    }
+  }
+}
+
 template <int CO8, int P>
 EC_DW_INLINE void small_cin_pixels(const Conv& c, const float* x, const float* w, const float* bias, float* y,
                                    int64_t n, int64_t oh, int64_t ow0, int np, const Epilogue& ep) {
@@ -512,49 +537,16 @@ EC_DW_INLINE void small_cin_pixels(const Conv& c, const float* x, const float* w
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 8
     for (int j = 0; j < CO8; ++j) acc[p][j] = bias ? dw_load<8>(bias + 8 * j) : V8{};
-  const int64_t C = c.C, Cout = c.Cout;
+  const int64_t Cout = c.Cout;
   const int64_t iw0 = ow0 * c.sw - c.pl;
-  // Interior: every pixel and column tap inside the image, no checks.
   const bool inside = np == P && iw0 >= 0 && iw0 + (P - 1) * c.sw + (c.KW - 1) * c.dw < c.W;
   for (int64_t kh = 0; kh < c.KH; ++kh) {
     const int64_t ih = oh * c.sh - c.pt + kh * c.dh;
     if (ih < 0 || ih >= c.H) continue;
-    const float* xr = x + (n * c.H + ih) * c.W * C;
-    if (inside) {
-      const int64_t ps = c.sw * C;
-      for (int64_t kw = 0; kw < c.KW; ++kw) {
-        const float* wt = w + (kh * c.KW + kw) * C * Cout;
-        const float* xb = xr + (iw0 + kw * c.dw) * C;
-        for (int64_t ci = 0; ci < C; ++ci) {
-          V8 wv[CO8];
-#pragma GCC unroll 8
-          for (int j = 0; j < CO8; ++j) wv[j] = dw_load<8>(wt + ci * Cout + 8 * j);
-#pragma GCC unroll 8
-          for (int p = 0; p < P; ++p) {
-            const V8 xv = V8{} + xb[p * ps + ci];
-#pragma GCC unroll 8
-            for (int j = 0; j < CO8; ++j) acc[p][j] += xv * wv[j];
-          }
-        }
-      }
-      continue;
-    }
-    for (int64_t kw = 0; kw < c.KW; ++kw) {
-      const float* wt = w + (kh * c.KW + kw) * C * Cout;
-      for (int64_t ci = 0; ci < C; ++ci) {
-        V8 wv[CO8];
-#pragma GCC unroll 8
-        for (int j = 0; j < CO8; ++j) wv[j] = dw_load<8>(wt + ci * Cout + 8 * j);
-#pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) {
-          const int64_t iw = (ow0 + p) * c.sw - c.pl + kw * c.dw;
-          if (p >= np || iw < 0 || iw >= c.W) continue;
-          const V8 xv = V8{} + xr[iw * C + ci];
-#pragma GCC unroll 8
-          for (int j = 0; j < CO8; ++j) acc[p][j] += xv * wv[j];
-        }
-      }
-    }
+    const float* xr = x + (n * c.H + ih) * c.W * c.C;
+    const float* wr = w + kh * c.KW * c.C * Cout;
+    if (inside) small_cin_taps<CO8, P, true>(c, xr, wr, iw0, np, acc);
+    else small_cin_taps<CO8, P, false>(c, xr, wr, iw0, np, acc);
   }
   for (int p = 0; p < np; ++p) {
     float* yp = y + ((n * c.OH + oh) * c.OW + ow0 + p) * Cout;
