@@ -5,9 +5,14 @@
 // alternating call by call. Shows which layers a whole-network ratio comes from.
 //
 //   node bench/layers.js [vgg16|vgg19] [size] [--variant convs|full] [--runs N] [--only REGEX]
+//                        [--gap MS] [--settle N]
 //
 // Input of each layer: random values of the shape it gets inside the network at
 // `size` x `size`. Prints a markdown table: ms per call (median) and the ratio.
+// --gap: idle ms before each timed call (default 50; onnxruntime's threads spin
+// for about 30 ms after its calls); --settle N: N untimed calls of the same
+// system right before each timed one (default 0). ORT_NOSPIN=1 turns
+// onnxruntime's spinning off (intra_op.allow_spinning = 0), to see its effect.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
